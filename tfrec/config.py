@@ -1,0 +1,442 @@
+"""Typed run configuration loaded from YAML.
+
+Every section is a dataclass. `load_config(path)` reads a YAML file and builds the objects,
+checking each key against the declared fields: an unknown key, a wrong type or an out-of-range
+value raises `ConfigError` naming the file, the key path and the value, e.g.
+``configs/x.yaml: retrieval.temperature must be > 0, got -1``.
+
+Constraints live next to the fields (`param(..., gt=0)`), so the rules a user reads in this file
+are the rules that are enforced.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, Optional, Union
+
+import yaml
+
+Policy = Literal["error", "drop"]
+
+
+class ConfigError(ValueError):
+    """A config file that does not fit the schema. The message names file, key path and value."""
+
+
+def param(
+    default: Any = dataclasses.MISSING,
+    *,
+    default_factory: Any = dataclasses.MISSING,
+    gt: float | None = None,
+    ge: float | None = None,
+    lt: float | None = None,
+    le: float | None = None,
+    min_len: int | None = None,
+    help: str = "",
+) -> Any:
+    """A dataclass field with range rules that `load_config` enforces."""
+    metadata = {"gt": gt, "ge": ge, "lt": lt, "le": le, "min_len": min_len, "help": help}
+    if default_factory is not dataclasses.MISSING:
+        return field(default_factory=default_factory, metadata=metadata)
+    return field(default=default, metadata=metadata)
+
+
+# --------------------------------------------------------------------------------------------
+# Data
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class TableSource:
+    """One input table (items, events, judgments or users) in CSV, Parquet or JSON Lines."""
+
+    path: str
+    format: Literal["auto", "csv", "parquet", "jsonl"] = "auto"
+    # contract column name -> column name in the file, e.g. {item_id: StockCode}
+    columns: dict[str, str] = param(default_factory=dict)
+    encoding: str = "utf-8"
+
+
+@dataclass
+class ValidationPolicies:
+    """Per rule: `error` stops with every violation listed; `drop` removes the rows and counts them."""
+
+    missing_value: Policy = "error"
+    duplicate_item_id: Policy = "error"
+    empty_title: Policy = "error"
+    negative_price: Policy = "error"
+    bad_number: Policy = "error"
+    bad_timestamp: Policy = "error"
+    unknown_event: Policy = "error"
+    unknown_item: Policy = "error"
+    unknown_user: Policy = "error"
+    bad_position: Policy = "error"
+    bad_relevance: Policy = "error"
+
+
+@dataclass
+class TransactionsCleaning:
+    """Declared cleaning of a raw transaction log (one row per invoice line)."""
+
+    # invoices whose id starts with this prefix are cancellations
+    cancellation_prefix: Optional[str] = "C"
+    drop_cancellations: bool = True
+    drop_non_positive_quantity: bool = True
+    drop_missing_user: bool = True
+    drop_missing_title: bool = True
+    drop_non_positive_price: bool = True
+    # item ids that are not products (postage, manual adjustments, fees)
+    non_product_item_ids: list[str] = param(default_factory=list)
+    # a regular expression over item ids; matches are not products
+    non_product_item_pattern: Optional[str] = None
+    # how one title is chosen when the same item has several descriptions
+    title_resolution: Literal["most_frequent", "latest"] = "most_frequent"
+
+
+@dataclass
+class TransactionsSource:
+    """A raw transaction log mapped into the contract: items are derived from its lines."""
+
+    path: str
+    format: Literal["auto", "csv", "parquet", "jsonl"] = "auto"
+    # contract name -> file column: item_id, title, user_id, session_id, timestamp, quantity, price
+    columns: dict[str, str] = param(default_factory=dict)
+    encoding: str = "utf-8"
+    event: str = "purchase"
+    # optional extra item column (e.g. Country is per user, not per item; leave empty)
+    cleaning: TransactionsCleaning = param(default_factory=TransactionsCleaning)
+
+
+@dataclass
+class SyntheticConfig:
+    """The synthetic shop: sizes and seed. Same seed, same data."""
+
+    num_items: int = param(2000, ge=50)
+    num_users: int = param(1500, ge=10)
+    num_days: int = param(60, ge=7)
+    sessions_per_user: float = param(6.0, gt=0)
+    search_session_share: float = param(0.6, ge=0, le=1)
+    late_item_share: float = param(0.08, ge=0, lt=1)
+    impressions_per_page: int = param(10, ge=1, le=100)
+    seed: int = 42
+    # rows per chunk when streaming a large shop to disk
+    chunk_rows: int = param(200_000, ge=1000)
+    format: Literal["parquet", "csv", "jsonl"] = "parquet"
+
+
+@dataclass
+class SplitConfig:
+    """Time split: the last `test_days` are test, the `val_days` before them validation."""
+
+    test_days: int = param(7, ge=1)
+    val_days: int = param(7, ge=0)
+    # the history of a user used as features is cut at the start of the split being scored
+    max_history: int = param(20, ge=1)
+
+
+@dataclass
+class DataConfig:
+    source: Literal["synthetic", "files", "transactions"] = "synthetic"
+    synthetic: SyntheticConfig = param(default_factory=SyntheticConfig)
+    items: Optional[TableSource] = None
+    events: Optional[TableSource] = None
+    judgments: Optional[TableSource] = None
+    users: Optional[TableSource] = None
+    transactions: Optional[TransactionsSource] = None
+    # event names beyond the built-in impression, click, add_to_cart, purchase
+    extra_event_names: list[str] = param(default_factory=list)
+    # config-declared extra item features: column name -> kind
+    item_features: dict[str, Literal["categorical", "numeric", "text"]] = param(
+        default_factory=dict
+    )
+    policies: ValidationPolicies = param(default_factory=ValidationPolicies)
+    split: SplitConfig = param(default_factory=SplitConfig)
+
+
+# --------------------------------------------------------------------------------------------
+# Models
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class TextConfig:
+    """The BERT backbone and how it is trained."""
+
+    # a local Hugging Face BERT directory, a hub name, or `minilm` for the packaged MiniLM
+    checkpoint: str = "minilm"
+    max_length: int = param(32, ge=4, le=512)
+    pooling: Literal["mean", "cls"] = "mean"
+    mode: Literal["frozen", "top_k_layers", "full"] = "frozen"
+    # with mode=top_k_layers: how many of the top encoder layers are fine-tuned
+    trainable_layers: int = param(2, ge=1)
+    # query and item towers share one BERT (only meaningful when BERT is trained)
+    share_backbone: bool = True
+    # where frozen-mode embeddings are cached (keyed by checkpoint and text)
+    cache_dir: str = ".cache/tfrec/text"
+    encode_batch_size: int = param(256, ge=1)
+
+
+@dataclass
+class RetrievalConfig:
+    embedding_dim: int = param(128, ge=8)
+    # hidden sizes of the projection MLP on top of the pooled text and features
+    projection_layers: list[int] = param(default_factory=lambda: [256])
+    id_embedding_dim: int = param(32, ge=4)
+    temperature: float = param(0.05, gt=0)
+    logq_correction: bool = True
+    remove_accidental_hits: bool = True
+    num_hard_negatives: Optional[int] = param(None, ge=1)
+    use_user_id: bool = True
+    use_history: bool = True
+    learning_rate: float = param(1e-3, gt=0)
+    optimizer: Literal["adam", "adagrad", "sgd"] = "adam"
+    batch_size: int = param(256, ge=2)
+    epochs: int = param(5, ge=1)
+    early_stopping_patience: int = param(2, ge=0)
+    price_buckets: int = param(10, ge=2)
+    # how many user-history -> next-item examples are kept per query example (mix ratio)
+    history_example_weight: float = param(1.0, ge=0)
+
+
+@dataclass
+class TrainingConfig:
+    strategy: Literal["default", "mirrored", "multi_worker", "tpu"] = "default"
+    tpu_address: Optional[str] = None
+    steps_per_execution: int = param(1, ge=1)
+    mixed_precision: bool = False
+    seed: int = 42
+
+
+@dataclass
+class EvaluationConfig:
+    ks: list[int] = param(default_factory=lambda: [10, 50, 100], min_len=1)
+    # cap on the number of evaluated queries / users (0 = all) to bound time
+    max_queries: int = param(0, ge=0)
+    max_users: int = param(0, ge=0)
+    baselines: list[Literal["popularity", "bm25", "zero_shot"]] = param(
+        default_factory=lambda: ["popularity", "bm25", "zero_shot"]
+    )
+
+
+@dataclass
+class Config:
+    name: str = "quickstart"
+    run_dir: Optional[str] = None
+    seed: int = 42
+    stages: list[Literal["data", "retrieval", "evaluate"]] = param(
+        default_factory=lambda: ["data", "retrieval", "evaluate"]
+    )
+    data: DataConfig = param(default_factory=DataConfig)
+    text: TextConfig = param(default_factory=TextConfig)
+    retrieval: RetrievalConfig = param(default_factory=RetrievalConfig)
+    training: TrainingConfig = param(default_factory=TrainingConfig)
+    evaluation: EvaluationConfig = param(default_factory=EvaluationConfig)
+    # the file the config was read from (set by load_config; relative paths resolve against it)
+    source_path: Optional[str] = param(None, help="internal")
+
+    @property
+    def run_path(self) -> Path:
+        return Path(self.run_dir or f"runs/{self.name}")
+
+    def resolve(self, path: str) -> Path:
+        """A path from the config: absolute, or relative to the config file's directory's parent
+        project (the current directory when the path exists there, else the config's folder)."""
+        p = Path(os.path.expanduser(path))
+        if p.is_absolute() or p.exists() or self.source_path is None:
+            return p
+        candidate = Path(self.source_path).parent / p
+        return candidate if candidate.exists() else p
+
+
+# --------------------------------------------------------------------------------------------
+# Loading
+# --------------------------------------------------------------------------------------------
+
+
+def _type_name(tp: Any) -> str:
+    origin = typing.get_origin(tp)
+    if origin is Literal:
+        return " | ".join(repr(a) for a in typing.get_args(tp))
+    if origin in (Union, types.UnionType):
+        return " | ".join(_type_name(a) for a in typing.get_args(tp))
+    if origin is list:
+        return f"list of {_type_name(typing.get_args(tp)[0])}"
+    if origin is dict:
+        k, v = typing.get_args(tp)
+        return f"mapping of {_type_name(k)} to {_type_name(v)}"
+    if tp is type(None):
+        return "null"
+    if dataclasses.is_dataclass(tp):
+        return "mapping"
+    return getattr(tp, "__name__", str(tp))
+
+
+def _fail(where: str, key: str, msg: str) -> ConfigError:
+    return ConfigError(f"{where}: {key} {msg}")
+
+
+def _convert(value: Any, tp: Any, key: str, where: str) -> Any:
+    origin = typing.get_origin(tp)
+    if origin in (Union, types.UnionType):
+        args = typing.get_args(tp)
+        if value is None and type(None) in args:
+            return None
+        errors = []
+        for arg in args:
+            if arg is type(None):
+                continue
+            try:
+                return _convert(value, arg, key, where)
+            except ConfigError as e:
+                errors.append(e)
+        if len(errors) == 1:
+            raise errors[0]
+        raise _fail(where, key, f"must be {_type_name(tp)}, got {value!r}")
+    if origin is Literal:
+        choices = typing.get_args(tp)
+        if value not in choices:
+            raise _fail(where, key, f"must be one of {', '.join(map(repr, choices))}, got {value!r}")
+        return value
+    if origin is list:
+        if not isinstance(value, list):
+            raise _fail(where, key, f"must be a {_type_name(tp)}, got {value!r}")
+        (item_tp,) = typing.get_args(tp)
+        return [_convert(v, item_tp, f"{key}[{i}]", where) for i, v in enumerate(value)]
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise _fail(where, key, f"must be a {_type_name(tp)}, got {value!r}")
+        k_tp, v_tp = typing.get_args(tp)
+        return {
+            _convert(k, k_tp, f"{key}.{k}", where): _convert(v, v_tp, f"{key}.{k}", where)
+            for k, v in value.items()
+        }
+    if dataclasses.is_dataclass(tp):
+        if not isinstance(value, dict):
+            raise _fail(where, key, f"must be a mapping, got {value!r}")
+        return _build(tp, value, key, where)
+    if tp is bool:
+        if not isinstance(value, bool):
+            raise _fail(where, key, f"must be true or false, got {value!r}")
+        return value
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise _fail(where, key, f"must be an integer, got {value!r}")
+        return value
+    if tp is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise _fail(where, key, f"must be a number, got {value!r}")
+        return float(value)
+    if tp is str:
+        if not isinstance(value, str):
+            raise _fail(where, key, f"must be a string, got {value!r}")
+        return value
+    if tp is Any:
+        return value
+    raise TypeError(f"unsupported config type {tp!r} at {key}")
+
+
+def _check_range(value: Any, meta: Any, key: str, where: str) -> None:
+    if value is None:
+        return
+    rules = [
+        ("gt", lambda v, b: v > b, ">"),
+        ("ge", lambda v, b: v >= b, ">="),
+        ("lt", lambda v, b: v < b, "<"),
+        ("le", lambda v, b: v <= b, "<="),
+    ]
+    values = value if isinstance(value, list) else [value]
+    for v in values:
+        if not isinstance(v, (int, float)) or isinstance(v, bool):
+            continue
+        for name, ok, sym in rules:
+            bound = meta.get(name)
+            if bound is not None and not ok(v, bound):
+                raise _fail(where, key, f"must be {sym} {bound:g}, got {value!r}")
+    min_len = meta.get("min_len")
+    if min_len is not None and isinstance(value, list) and len(value) < min_len:
+        raise _fail(where, key, f"must have at least {min_len} entries, got {value!r}")
+
+
+def _build(cls: type, data: dict, prefix: str, where: str) -> Any:
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls) if f.metadata.get("help") != "internal"}
+    unknown = [k for k in data if k not in fields]
+    if unknown:
+        key = f"{prefix}.{unknown[0]}" if prefix else str(unknown[0])
+        raise _fail(
+            where, key, f"is not a known key (known keys here: {', '.join(sorted(fields))})"
+        )
+    kwargs = {}
+    for name, f in fields.items():
+        key = f"{prefix}.{name}" if prefix else name
+        if name in data:
+            value = _convert(data[name], hints[name], key, where)
+            _check_range(value, f.metadata, key, where)
+            kwargs[name] = value
+        elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+            raise _fail(where, key, "is required")
+    return cls(**kwargs)
+
+
+def _cross_checks(cfg: Config, where: str) -> None:
+    d = cfg.data
+    if d.source == "files" and (d.items is None or d.events is None):
+        raise _fail(where, "data", "with source: files needs both data.items and data.events")
+    if d.source == "transactions" and d.transactions is None:
+        raise _fail(where, "data", "with source: transactions needs data.transactions")
+    if cfg.text.mode == "top_k_layers" and cfg.text.trainable_layers < 1:
+        raise _fail(where, "text.trainable_layers", "must be >= 1 with mode top_k_layers")
+
+
+def config_from_dict(data: dict | None, where: str = "<config>") -> Config:
+    """Build a `Config` from a plain mapping (as read from YAML)."""
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{where}: the top level must be a mapping, got {type(data).__name__}")
+    cfg = _build(Config, data, "", where)
+    _cross_checks(cfg, where)
+    return cfg
+
+
+def load_config(path: str | os.PathLike, overrides: dict | None = None) -> Config:
+    """Read a YAML config; `overrides` (dotted keys -> values) are applied before validation."""
+    path = Path(path)
+    if not path.exists():
+        raise ConfigError(f"{path}: no such config file")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{path}: not valid YAML: {e}") from e
+    if data is None:
+        data = {}
+    for dotted, value in (overrides or {}).items():
+        set_dotted(data, dotted, value)
+    cfg = config_from_dict(data, str(path))
+    cfg.source_path = str(path)
+    return cfg
+
+
+def set_dotted(data: dict, dotted: str, value: Any) -> None:
+    node = data
+    parts = dotted.split(".")
+    for p in parts[:-1]:
+        node = node.setdefault(p, {})
+    node[parts[-1]] = value
+
+
+def config_to_dict(cfg: Any) -> dict:
+    """The config as plain data (round-trips through `config_from_dict`)."""
+    out = dataclasses.asdict(cfg)
+    out.pop("source_path", None)
+    return out
+
+
+def save_config(cfg: Config, path: str | os.PathLike) -> None:
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    Path(path).write_text(yaml.safe_dump(config_to_dict(cfg), sort_keys=False), encoding="utf-8")

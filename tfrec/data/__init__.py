@@ -1,0 +1,1 @@
+"""Data: the contract (schema), readers and validation, the synthetic shop, tf.data pipelines."""
