@@ -131,8 +131,13 @@ class SyntheticConfig:
 
 @dataclass
 class SplitConfig:
-    """Time split: the last `test_days` are test, the `val_days` before them validation."""
+    """How held-out data is chosen. Features (histories, popularity) for an example only ever use
+    events before it, and nothing from the held-out period or held-out users/queries is trained on."""
 
+    # time: the last days are held out; user / query: a fraction of users / distinct queries is
+    # held out (their events never feed training), the rest is split by time as well
+    by: Literal["time", "user", "query"] = "time"
+    holdout_fraction: float = param(0.2, gt=0, lt=1)
     test_days: int = param(7, ge=1)
     val_days: int = param(7, ge=0)
     # the history of a user used as features is cut at the start of the split being scored
