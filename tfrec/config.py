@@ -77,6 +77,9 @@ class ValidationPolicies:
     unknown_user: Policy = "error"
     bad_position: Policy = "error"
     bad_relevance: Policy = "error"
+    # lines whose bytes do not decode in the table's declared encoding
+    bad_encoding: Policy = "error"
+    duplicate_user_id: Policy = "error"
 
 
 @dataclass
