@@ -1,0 +1,179 @@
+"""TextEncoder: raw strings -> one pooled BERT embedding per text, as one Keras layer."""
+
+from __future__ import annotations
+
+import os
+import weakref
+from collections.abc import Sequence
+
+import numpy as np
+import tensorflow as tf
+import tf_keras as keras
+from tqdm.auto import tqdm
+
+from tfrec.text.backbone import TRAINABLE_MODES, load_bert, resolve_checkpoint, set_trainable_mode
+from tfrec.text.pooling import Pooling
+from tfrec.text.tokenizer import BertTokenizerLayer
+
+TOKEN_KEYS = ("input_ids", "attention_mask", "token_type_ids")
+
+
+@keras.utils.register_keras_serializable(package="tfrec")
+class TextEncoder(keras.layers.Layer):
+    """A BERT text tower: raw strings -> pooled embedding `[batch, hidden]`.
+
+    It chains the in-graph `BertTokenizerLayer`, a `TFBertModel` loaded by `load_bert` and
+    `Pooling`, so a model that contains it takes `tf.string` input end to end (in `tf.data`,
+    in training and in an exported SavedModel). The BERT weights are weights of this layer:
+    `save_weights`, `tf.train.Checkpoint` and `tf.saved_model.save` carry them.
+
+    In `frozen` mode BERT always runs in inference mode (no dropout); in `top_k_layers` and
+    `full` mode it follows the `training` flag.
+
+    Args:
+        checkpoint: str. `"minilm"`, a local Hugging Face BERT directory, or a hub name when
+            the hub is reachable (see `resolve_checkpoint`). Defaults to `"minilm"`.
+        max_length: int. Tokens per text, [CLS] and [SEP] included. Defaults to 32.
+        pooling: str. `"mean"` (masked mean of the token states) or `"cls"`. Defaults to
+            `"mean"`.
+        mode: str. `"frozen"`, `"top_k_layers"` or `"full"`: what of BERT is trained.
+            Defaults to `"frozen"`.
+        trainable_layers: int. How many top encoder layers train in `top_k_layers` mode.
+            Defaults to 2.
+        normalize: bool. L2-normalize the pooled embedding. Defaults to False.
+        **kwargs: passed to `keras.layers.Layer`.
+
+    Call args:
+        inputs: a `tf.string` tensor `[batch]` or `[batch, 1]` of raw texts, or a dict of
+            already tokenized `input_ids`, `attention_mask` and `token_type_ids`
+            (e.g. made by `encoder.tokenizer` inside `tf.data`).
+        training: bool. Whether BERT runs in training mode (ignored when frozen).
+
+    Example:
+    ```python
+    encoder = TextEncoder("minilm", max_length=32, pooling="mean", normalize=True)
+    vectors = encoder(tf.constant(["running shoes", "frying pan"]))  # (2, 384)
+    vectors = encoder.encode_texts(["running shoes", "frying pan"], batch_size=256)
+    ```
+    """
+
+    def __init__(
+        self,
+        checkpoint: str = "minilm",
+        max_length: int = 32,
+        pooling: str = "mean",
+        mode: str = "frozen",
+        trainable_layers: int = 2,
+        normalize: bool = False,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        if mode not in TRAINABLE_MODES:
+            raise ValueError(
+                f"`mode` must be one of {', '.join(TRAINABLE_MODES)}. Received: mode={mode!r}"
+            )
+        self.checkpoint = os.fspath(checkpoint)
+        self.max_length = max_length
+        self.pooling = pooling
+        self.mode = mode
+        self.trainable_layers = trainable_layers
+        self.normalize = normalize
+        path = resolve_checkpoint(self.checkpoint)
+        self.bert = load_bert(path, trainable_mode=mode, trainable_layers=trainable_layers)
+        self.tokenizer = BertTokenizerLayer(path / "vocab.txt", max_length, name="tokenizer")
+        self.pooler = Pooling(pooling, name="pooling")
+        self.hidden_size = int(self.bert.config.hidden_size)
+        if mode == "frozen":
+            self.trainable = False
+
+    def apply_trainable_mode(self) -> None:
+        """Restore the `mode`'s trainable parts, e.g. after a parent set `trainable = True`."""
+        self.trainable = self.mode != "frozen"
+        set_trainable_mode(self.bert, self.mode, self.trainable_layers)
+
+    def call(self, inputs, training=None) -> tf.Tensor:
+        if isinstance(inputs, dict):
+            missing = [k for k in TOKEN_KEYS if k not in inputs]
+            if missing:
+                raise ValueError(
+                    f"{self.name} got a dict of tokens without {', '.join(missing)}; "
+                    f"it needs {', '.join(TOKEN_KEYS)} or a tf.string tensor of raw texts"
+                )
+            tokens = {k: inputs[k] for k in TOKEN_KEYS}
+        else:
+            tokens = self.tokenizer(inputs)
+        bert_training = False if self.mode == "frozen" else training
+        outputs = self.bert(
+            input_ids=tokens["input_ids"],
+            attention_mask=tokens["attention_mask"],
+            token_type_ids=tokens["token_type_ids"],
+            training=bert_training,
+        )
+        pooled = self.pooler(outputs.last_hidden_state, tokens["attention_mask"])
+        if self.normalize:
+            pooled = tf.math.l2_normalize(pooled, axis=-1)
+        return pooled
+
+    def encode_texts(
+        self, texts: Sequence[str], batch_size: int = 256, progress: bool = True
+    ) -> np.ndarray:
+        """Encode a list of texts in batches (inference mode); float32 `[len(texts), hidden]`.
+
+        Args:
+            texts: the raw texts.
+            batch_size: texts per forward pass.
+            progress: show a tqdm progress bar.
+        """
+        if batch_size < 1:
+            raise ValueError(f"`batch_size` must be >= 1. Received: batch_size={batch_size}")
+        bad = next(((i, t) for i, t in enumerate(texts) if not isinstance(t, str)), None)
+        if bad is not None:
+            raise TypeError(
+                f"encode_texts takes strings; texts[{bad[0]}] is {type(bad[1]).__name__}: "
+                f"{bad[1]!r}"
+            )
+        if len(texts) == 0:
+            return np.zeros((0, self.hidden_size), np.float32)
+        encode = self._encode_function()
+        out = np.empty((len(texts), self.hidden_size), np.float32)
+        starts = range(0, len(texts), batch_size)
+        for start in tqdm(
+            starts, desc=f"encoding texts ({self.name})", unit="batch", disable=not progress
+        ):
+            batch = tf.constant(list(texts[start : start + batch_size]), dtype=tf.string)
+            out[start : start + len(batch)] = encode(batch).numpy()
+        return out
+
+    def _encode_function(self):
+        # Kept outside the layer's tracked attributes so it is not part of saved objects.
+        function = _ENCODE_FUNCTIONS.get(self)
+        if function is None:
+            layer = weakref.ref(self)
+            function = tf.function(
+                lambda texts: layer()(texts, training=False),
+                input_signature=[tf.TensorSpec([None], tf.string)],
+            )
+            _ENCODE_FUNCTIONS[self] = function
+        return function
+
+    def compute_output_shape(self, input_shape):
+        if isinstance(input_shape, dict):
+            input_shape = input_shape["input_ids"]
+        return tf.TensorShape([tf.TensorShape(input_shape)[0], self.hidden_size])
+
+    def get_config(self) -> dict:
+        config = super().get_config()
+        config.update(
+            {
+                "checkpoint": self.checkpoint,
+                "max_length": self.max_length,
+                "pooling": self.pooling,
+                "mode": self.mode,
+                "trainable_layers": self.trainable_layers,
+                "normalize": self.normalize,
+            }
+        )
+        return config
+
+
+_ENCODE_FUNCTIONS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
