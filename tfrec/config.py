@@ -209,6 +209,8 @@ class RetrievalConfig:
     price_buckets: int = param(10, ge=2)
     # how many user-history -> next-item examples are kept per query example (mix ratio)
     history_example_weight: float = param(1.0, ge=0)
+    # BackupAndRestore saves every this many batches, so a killed run resumes mid-epoch
+    backup_every_steps: int = param(50, ge=1)
 
 
 @dataclass
@@ -218,11 +220,13 @@ class TrainingConfig:
     steps_per_execution: int = param(1, ge=1)
     mixed_precision: bool = False
     seed: int = 42
+    # Keras fit verbosity: 1 = progress bar, 2 = one line per epoch, 0 = silent
+    verbose: int = param(1, ge=0, le=2)
 
 
 @dataclass
 class EvaluationConfig:
-    ks: list[int] = param(default_factory=lambda: [10, 50, 100], min_len=1)
+    ks: list[int] = param(default_factory=lambda: [10, 50, 100], ge=1, min_len=1)
     # cap on the number of evaluated queries / users (0 = all) to bound time
     max_queries: int = param(0, ge=0)
     max_users: int = param(0, ge=0)
@@ -244,21 +248,12 @@ class Config:
     retrieval: RetrievalConfig = param(default_factory=RetrievalConfig)
     training: TrainingConfig = param(default_factory=TrainingConfig)
     evaluation: EvaluationConfig = param(default_factory=EvaluationConfig)
-    # the file the config was read from (set by load_config; relative paths resolve against it)
+    # the file the config was read from (set by load_config)
     source_path: Optional[str] = param(None, help="internal")
 
     @property
     def run_path(self) -> Path:
         return Path(self.run_dir or f"runs/{self.name}")
-
-    def resolve(self, path: str) -> Path:
-        """A path from the config: absolute, or relative to the config file's directory's parent
-        project (the current directory when the path exists there, else the config's folder)."""
-        p = Path(os.path.expanduser(path))
-        if p.is_absolute() or p.exists() or self.source_path is None:
-            return p
-        candidate = Path(self.source_path).parent / p
-        return candidate if candidate.exists() else p
 
 
 # --------------------------------------------------------------------------------------------

@@ -266,6 +266,7 @@ class _Collector:
             self.batches.append((rule, column, mask, values, message))
 
     def violations(self) -> list[Violation]:
+        """Every recorded violation, in file order (row, then rule order)."""
         out = []
         for rule, column, mask, values, message in self.batches:
             rows = mask.index[mask.to_numpy()]
@@ -274,6 +275,7 @@ class _Collector:
                 out.append(
                     Violation(self.file, _row_number(row), column, rule, value, message(value))
                 )
+        out.sort(key=lambda v: (v.row if v.row is not None else -1, _rule_rank(v.rule)))
         return out
 
     def apply(
@@ -293,6 +295,13 @@ class _Collector:
             report.count_dropped(self.table, rule, int(new.sum()))
             removed |= new
         return df[~removed.to_numpy()], errors
+
+
+def _fmt(v: Any) -> str:
+    """A number as a user wrote it: whole floats without ``.0``."""
+    if isinstance(v, float) and math.isfinite(v) and v == int(v):
+        return str(int(v))
+    return repr(v)
 
 
 def _rule_rank(rule: str) -> int:
@@ -343,9 +352,7 @@ def _check_schema_columns(
                     c.name,
                     missing,
                     s,
-                    lambda v, n=c.name: (
-                        f"{n} is required, got {'nothing' if v is None else repr(v)}"
-                    ),
+                    lambda v, n=c.name: f"{n} is required, got an empty value",
                 )
         if c.kind in ("string", "text"):
             out[c.name] = as_str(s)
@@ -429,7 +436,7 @@ def validate_items(
         "price",
         out["price"] < 0,
         out["price"],
-        lambda v: f"price must be >= 0, got {v!r}",
+        lambda v: f"price must be >= 0, got {_fmt(v)}",
     )
     ids = out["item_id"]
     dup, first = _duplicates(ids, is_missing(ids))
@@ -492,7 +499,7 @@ def validate_events(
         "position",
         bad_pos,
         pos,
-        lambda v: f"position must be a whole number >= 1 (1 = first shown), got {v!r}",
+        lambda v: f"position must be a whole number >= 1 (1 = first shown), got {_fmt(v)}",
     )
     out["position"] = pos.where(~bad_pos).astype("Int64")
     _check_refs(col, out, known_items, known_users)
@@ -515,7 +522,7 @@ def validate_judgments(
         "relevance",
         rel < 0,
         rel,
-        lambda v: f"relevance must be >= 0, got {v!r}",
+        lambda v: f"relevance must be >= 0, got {_fmt(v)}",
     )
     _check_refs(col, out, known_items, None)
     return col.apply(out, data_cfg.policies, report)

@@ -1,0 +1,203 @@
+"""The `tfrec` command: parse, load the config, call the library.
+
+    tfrec run CONFIG [--stages data,retrieval,evaluate]   the main job
+    tfrec generate [CONFIG] [--out DIR] [--num-items N]    write the synthetic shop
+    tfrec validate CONFIG | --items F --events F ...       report every violation
+    tfrec train retrieval CONFIG                           train (or resume) one stage
+    tfrec evaluate CONFIG                                  evaluation table, metrics, report
+    tfrec bench [CONFIG]                                   benchmarks with in-run baselines
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+import tfrec  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TensorFlow loads)
+from tfrec.config import ConfigError, load_config
+
+DEFAULT_CONFIG = "configs/quickstart.yaml"
+
+
+def _parse_set(values: list[str]) -> dict:
+    """`--set retrieval.epochs=3` -> {"retrieval.epochs": 3} (values parsed as YAML scalars)."""
+    import yaml
+
+    out = {}
+    for item in values or []:
+        if "=" not in item:
+            raise ConfigError(f"--set {item!r}: expected KEY=VALUE, e.g. retrieval.epochs=3")
+        key, value = item.split("=", 1)
+        out[key.strip()] = yaml.safe_load(value)
+    return out
+
+
+def _config(args):
+    return load_config(args.config, overrides=_parse_set(getattr(args, "set", [])))
+
+
+def cmd_run(args) -> int:
+    from tfrec.pipeline import run_stages
+
+    cfg = _config(args)
+    stages = args.stages.split(",") if args.stages else None
+    run_stages(cfg, stages)
+    return 0
+
+
+def cmd_generate(args) -> int:
+    from tfrec.data.synthetic import generate_shop
+
+    cfg = load_config(args.config) if args.config else None
+    syn = cfg.data.synthetic if cfg else load_config(DEFAULT_CONFIG).data.synthetic
+    if args.num_items:
+        syn.num_items = args.num_items
+    if args.num_users:
+        syn.num_users = args.num_users
+    if args.seed is not None:
+        syn.seed = args.seed
+    if args.format:
+        syn.format = args.format
+    out = Path(args.out or (cfg.run_path / "data" / "raw" if cfg else "runs/synthetic"))
+    paths = generate_shop(syn, out)
+    import pandas as pd
+
+    for name, path in paths.items():
+        rows = len(pd.read_parquet(path)) if path.suffix == ".parquet" else None
+        print(f"{name:10s} {path}" + (f"  ({rows} rows)" if rows is not None else ""))
+    return 0
+
+
+def cmd_validate(args) -> int:
+    from tfrec.config import DataConfig, TableSource
+    from tfrec.data.readers import DataValidationError, load_shop
+
+    if args.config:
+        data_cfg = load_config(args.config).data
+        if data_cfg.source == "synthetic":
+            print(f"{args.config}: data.source is synthetic; generate it with `tfrec generate`", file=sys.stderr)
+            return 2
+    else:
+        if not (args.items and args.events):
+            print("validate needs CONFIG or both --items and --events", file=sys.stderr)
+            return 2
+        data_cfg = DataConfig(
+            source="files",
+            items=TableSource(args.items),
+            events=TableSource(args.events),
+            judgments=TableSource(args.judgments) if args.judgments else None,
+            users=TableSource(args.users) if args.users else None,
+        )
+    try:
+        shop = load_shop(data_cfg, base_dir=Path.cwd())
+    except DataValidationError as e:
+        print(f"{len(e.violations)} violation(s):")
+        for v in e.violations:
+            print(f"  {v}")
+        return 1
+    for line in shop.report.summary_lines():
+        print(line)
+    print("valid")
+    return 0
+
+
+def cmd_train(args) -> int:
+    from tfrec.pipeline import run_stages
+
+    cfg = _config(args)
+    run_stages(cfg, [args.stage])
+    return 0
+
+
+def cmd_evaluate(args) -> int:
+    from tfrec.pipeline import run_stages
+
+    run_stages(_config(args), ["evaluate"])
+    return 0
+
+
+def cmd_bench(args) -> int:
+    from tfrec.bench import run_benchmarks
+
+    cfg = _config(args)
+    run_benchmarks(cfg, args.only.split(",") if args.only else None)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="tfrec",
+        description="E-commerce search and recommendation on TensorFlow (TFRS, BERT, ScaNN).",
+    )
+    sub = p.add_subparsers(dest="command", required=True)
+
+    def with_config(sp, required=True):
+        if required:
+            sp.add_argument("config", help="YAML config, e.g. configs/quickstart.yaml")
+        sp.add_argument(
+            "--set", action="append", default=[], metavar="KEY=VALUE",
+            help="override a config value, e.g. --set retrieval.epochs=3 (repeatable)",
+        )
+
+    sp = sub.add_parser("run", help="run the main job: data -> retrieval -> evaluation")
+    with_config(sp)
+    sp.add_argument("--stages", help="comma-separated subset, e.g. data,retrieval")
+    sp.set_defaults(func=cmd_run)
+
+    sp = sub.add_parser("generate", help="write the synthetic shop in the data contract")
+    sp.add_argument("config", nargs="?", help="config whose data.synthetic section to use")
+    sp.add_argument("--out", help="output directory (default: the run's data/raw)")
+    sp.add_argument("--num-items", type=int)
+    sp.add_argument("--num-users", type=int)
+    sp.add_argument("--seed", type=int)
+    sp.add_argument("--format", choices=["parquet", "csv", "jsonl"])
+    sp.set_defaults(func=cmd_generate)
+
+    sp = sub.add_parser("validate", help="check data against the contract; print every violation")
+    sp.add_argument("config", nargs="?", help="config whose data section to validate")
+    sp.add_argument("--items")
+    sp.add_argument("--events")
+    sp.add_argument("--judgments")
+    sp.add_argument("--users")
+    sp.set_defaults(func=cmd_validate)
+
+    sp = sub.add_parser("train", help="train one model stage (resumes a killed run)")
+    sp.add_argument("stage", choices=["retrieval"])
+    with_config(sp)
+    sp.set_defaults(func=cmd_train)
+
+    sp = sub.add_parser("evaluate", help="evaluate a trained run against its baselines")
+    with_config(sp)
+    sp.set_defaults(func=cmd_evaluate)
+
+    sp = sub.add_parser("bench", help="benchmarks, printed as ratios against in-run baselines")
+    sp.add_argument("config", nargs="?", default=DEFAULT_CONFIG)
+    with_config(sp, required=False)
+    sp.add_argument("--only", help="comma-separated subset of: training,encoding,synthetic")
+    sp.set_defaults(func=cmd_bench)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except ConfigError as e:
+        print(f"config error: {e}", file=sys.stderr)
+        return 2
+    except FileNotFoundError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except ValueError as e:
+        # errors about the user's data or checkpoint carry their own message; set
+        # TFREC_DEBUG=1 for the traceback
+        if os.environ.get("TFREC_DEBUG"):
+            raise
+        print(f"error: {type(e).__name__}: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,146 @@
+"""The stages of `tfrec run` and the run directory they share.
+
+    runs/<name>/config.yaml          the config the run used
+                data/raw/            the synthetic shop as generated (source: synthetic)
+                data/clean/          the validated contract tables (parquet)
+                data/report.json     rows read, dropped per rule, cleaning counts, split sizes
+                retrieval/           checkpoints, backup (resume), TensorBoard logs, final weights
+                metrics.json         evaluation figures
+                report/index.html    the readable report
+
+Each stage reads what earlier stages wrote, so `tfrec train retrieval` after `tfrec run --stages
+data` works, and a killed stage restarts from its own backup.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from tfrec.config import Config, save_config
+
+
+@dataclass
+class RunDir:
+    """Paths inside one run directory."""
+
+    root: Path
+
+    @property
+    def config(self) -> Path:
+        return self.root / "config.yaml"
+
+    @property
+    def raw(self) -> Path:
+        return self.root / "data" / "raw"
+
+    @property
+    def clean(self) -> Path:
+        return self.root / "data" / "clean"
+
+    @property
+    def data_report(self) -> Path:
+        return self.root / "data" / "report.json"
+
+    @property
+    def retrieval(self) -> Path:
+        return self.root / "retrieval"
+
+    @property
+    def metrics(self) -> Path:
+        return self.root / "metrics.json"
+
+    @property
+    def report(self) -> Path:
+        return self.root / "report"
+
+
+def echo(msg: str = "") -> None:
+    print(msg, flush=True)
+
+
+def stage_data(cfg: Config, run: RunDir) -> dict:
+    """Generate (synthetic) or read the shop, validate it, write the clean tables, split."""
+    from tfrec.data.datasets import prepare_data
+    from tfrec.data.readers import load_shop
+
+    t0 = time.time()
+    synthetic_dir = None
+    if cfg.data.source == "synthetic":
+        from tfrec.data.synthetic import generate_shop
+
+        echo(f"[data] generating the synthetic shop into {run.raw}")
+        generate_shop(cfg.data.synthetic, run.raw)
+        synthetic_dir = run.raw
+    # relative data paths resolve against the directory tfrec runs in (the project root)
+    shop = load_shop(cfg.data, base_dir=Path.cwd(), synthetic_dir=synthetic_dir)
+    run.clean.mkdir(parents=True, exist_ok=True)
+    for name in ("items", "events", "judgments", "users"):
+        frame = getattr(shop, name)
+        if frame is not None:
+            frame.to_parquet(run.clean / f"{name}.parquet", index=False)
+    data = prepare_data(shop.items, shop.events, cfg.data.split, cfg.retrieval.price_buckets)
+    report = {
+        "validation": shop.report.to_dict(),
+        "split": data.summary(),
+        "seconds": round(time.time() - t0, 1),
+    }
+    run.data_report.parent.mkdir(parents=True, exist_ok=True)
+    run.data_report.write_text(json.dumps(report, indent=2, default=str))
+
+    echo("[data] " + "\n[data] ".join(shop.report.summary_lines()))
+    s = report["split"]
+    echo(
+        f"[data] catalog {s['items']} items, {s['users_in_training']} users in training, "
+        f"{s['distinct_queries']} distinct queries"
+    )
+    echo(f"[data] cutoffs: val from {s['cutoffs']['val_start']}, test from {s['cutoffs']['test_start']}")
+    rows = []
+    for split in ("train", "val", "test"):
+        e = s[f"{split}_examples"]
+        rows.append({"split": split, **e})
+    echo("[data] " + pd.DataFrame(rows).to_string(index=False).replace("\n", "\n[data] "))
+    echo(f"[data] clean tables in {run.clean}, report in {run.data_report} ({report['seconds']} s)")
+    return report
+
+
+def load_prepared(cfg: Config, run: RunDir):
+    """The prepared data of a run, rebuilt from its clean tables (fast, deterministic)."""
+    from tfrec.data.datasets import prepare_data
+
+    items_path = run.clean / "items.parquet"
+    if not items_path.exists():
+        raise FileNotFoundError(
+            f"{items_path} does not exist: run the data stage first (`tfrec run CONFIG --stages data`)"
+        )
+    items = pd.read_parquet(items_path)
+    events = pd.read_parquet(run.clean / "events.parquet")
+    return prepare_data(items, events, cfg.data.split, cfg.retrieval.price_buckets)
+
+
+def run_stages(cfg: Config, stages: list[str] | None = None) -> None:
+    """Run the configured stages in order, writing into the run directory."""
+    run = RunDir(cfg.run_path)
+    run.root.mkdir(parents=True, exist_ok=True)
+    save_config(cfg, run.config)
+    stages = stages or list(cfg.stages)
+    echo(f"tfrec run {cfg.name}: stages {', '.join(stages)} -> {run.root}")
+    for stage in stages:
+        t0 = time.time()
+        if stage == "data":
+            stage_data(cfg, run)
+        elif stage == "retrieval":
+            from tfrec.retrieval_training import train_retrieval
+
+            train_retrieval(cfg, run)
+        elif stage == "evaluate":
+            from tfrec.evaluation import evaluate_run
+
+            evaluate_run(cfg, run)
+        else:
+            raise ValueError(f"unknown stage {stage!r}")
+        echo(f"[{stage}] done in {time.time() - t0:.1f} s")

@@ -1,0 +1,268 @@
+"""The TFRS two-tower retrieval model: queries and users versus items.
+
+`RetrievalModel` is a `tfrs.Model`: `compute_loss(features, training)` embeds the query side
+and the positive item and hands both to `tfrs.tasks.Retrieval`, which scores every query against
+every item in the batch (in-batch softmax) with:
+
+- `temperature`: divides the logits; small values sharpen the softmax;
+- logQ correction (`candidate_sampling_probability`): popular items are in-batch negatives more
+  often than rare ones; subtracting log P(item) removes that sampling bias;
+- `remove_accidental_hits`: an in-batch "negative" that is the same item as the positive is
+  not counted as a negative;
+- `num_hard_negatives`: keep only the k highest-scoring negatives per query.
+
+It trains on search examples (query + user -> clicked/added/purchased item) and home-feed
+examples (user + history -> next item) in the same batches: the query tower sees `has_query = 0`
+for the latter.
+
+The catalog (item text embeddings of the frozen encoder, category, brand and price bucket per
+item index) lives in the model as non-trainable tables, so `item_idx` is all a batch carries for
+items. With `text.mode` other than frozen, item and query text go through the live BERT encoder.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import tensorflow as tf
+import tensorflow_recommenders as tfrs
+import tf_keras as keras
+
+from tfrec.towers import ItemTower, QueryTower
+
+
+class RetrievalModel(tfrs.Model):
+    """Two-tower retrieval over a fixed catalog.
+
+    Args:
+        query_tower: QueryTower.
+        item_tower: ItemTower.
+        item_text_table: np.ndarray [N, H]. Frozen-encoder embedding of every item's text (row 0
+            is the padding item). Used for history items always and for candidates in frozen mode.
+        item_category: np.ndarray [N, 3] int.
+        item_brand: np.ndarray [N] int.
+        item_price_bucket: np.ndarray [N] int.
+        query_text_table: np.ndarray [Q, H]. Frozen-encoder embedding of known queries (row 0 =
+            no query). Used when a batch carries `query_idx` and no live encoder is trained.
+        temperature: float. Softmax temperature. Defaults to 0.05.
+        logq_correction: bool. Correct in-batch sampling bias. Defaults to True.
+        remove_accidental_hits: bool. Defaults to True.
+        num_hard_negatives: int or None. Defaults to None (all in-batch negatives).
+        text_encoder: a `TextEncoder` run on raw strings (query and item text), or None. When
+            `train_text` is True it is trained and used for candidates and queries.
+        item_texts: list of str [N]. Item text, needed when the live encoder embeds items.
+        train_text: bool. Embed text with the live encoder during training. Defaults to False.
+        item_text_encoder: a separate `TextEncoder` for items (towers do not share BERT), or
+            None to share `text_encoder`.
+    """
+
+    def __init__(
+        self,
+        query_tower: QueryTower,
+        item_tower: ItemTower,
+        item_text_table: np.ndarray,
+        item_category: np.ndarray,
+        item_brand: np.ndarray,
+        item_price_bucket: np.ndarray,
+        query_text_table: np.ndarray | None = None,
+        temperature: float = 0.05,
+        logq_correction: bool = True,
+        remove_accidental_hits: bool = True,
+        num_hard_negatives: int | None = None,
+        text_encoder=None,
+        item_texts: list[str] | None = None,
+        train_text: bool = False,
+        item_text_encoder=None,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        if temperature <= 0:
+            raise ValueError(f"`temperature` must be > 0. Received: temperature={temperature}")
+        if train_text and text_encoder is None:
+            raise ValueError("`train_text=True` needs a `text_encoder`")
+        if train_text and item_texts is None:
+            raise ValueError("`train_text=True` needs `item_texts` for the live item encoder")
+        self.query_tower = query_tower
+        self.item_tower = item_tower
+        self.temperature = temperature
+        self.logq_correction = logq_correction
+        self.remove_accidental_hits = remove_accidental_hits
+        self.num_hard_negatives = num_hard_negatives
+        self.train_text = train_text
+        self.text_encoder = text_encoder
+        self.item_text_encoder = item_text_encoder or text_encoder
+        self.num_items = int(item_text_table.shape[0])
+        self.text_dim = int(item_text_table.shape[1])
+
+        def table(name, value, dtype):
+            return tf.Variable(tf.constant(value, dtype=dtype), trainable=False, name=name)
+
+        self.item_text_table = table("item_text_table", item_text_table, tf.float32)
+        self.item_category = table("item_category", item_category, tf.int64)
+        self.item_brand = table("item_brand", item_brand, tf.int64)
+        self.item_price_bucket = table("item_price_bucket", item_price_bucket, tf.int64)
+        if query_text_table is None:
+            query_text_table = np.zeros((1, self.text_dim), np.float32)
+        self.query_text_table = table("query_text_table", query_text_table, tf.float32)
+        self.item_texts = (
+            tf.constant(np.asarray(item_texts, dtype=object).astype(str))
+            if item_texts is not None
+            else None
+        )
+        self.task = tfrs.tasks.Retrieval(
+            temperature=temperature,
+            num_hard_negatives=num_hard_negatives,
+            remove_accidental_hits=remove_accidental_hits,
+        )
+
+    # --- item side --------------------------------------------------------------------------
+
+    def item_features(self, item_idx: tf.Tensor, live_text: bool = False) -> dict:
+        item_idx = tf.cast(item_idx, tf.int64)
+        if live_text:
+            text = self.item_text_encoder(tf.gather(self.item_texts, item_idx))
+        else:
+            text = tf.gather(self.item_text_table, item_idx)
+        return {
+            "text_embedding": text,
+            "category": tf.gather(self.item_category, item_idx),
+            "brand": tf.gather(self.item_brand, item_idx),
+            "price_bucket": tf.gather(self.item_price_bucket, item_idx),
+        }
+
+    def item_embeddings(self, item_idx: tf.Tensor, training: bool = False) -> tf.Tensor:
+        """Embeddings of catalog items by index."""
+        return self.item_tower(
+            self.item_features(item_idx, live_text=self.train_text), training=training
+        )
+
+    def _history_item_embeddings(self, history: tf.Tensor, training: bool) -> tuple:
+        history = tf.cast(history, tf.int64)
+        shape = tf.shape(history)
+        flat = tf.reshape(history, [-1])
+        emb = self.item_tower(self.item_features(flat), training=training)
+        emb = tf.reshape(emb, tf.concat([shape, [-1]], axis=0))
+        return emb, tf.cast(history > 0, tf.float32)
+
+    # --- query side -------------------------------------------------------------------------
+
+    def query_embeddings(self, features: dict, training: bool = False) -> tf.Tensor:
+        """Embeddings of the query side. `features` holds `user_idx`, `history` and either
+        `query` (raw strings, "" for none) or `query_idx` (row of the known-query table)."""
+        if "query" in features and (self.train_text or "query_idx" not in features):
+            if self.text_encoder is None:
+                raise ValueError(
+                    "raw query strings need a text encoder: call attach_text_encoder() first"
+                )
+            query = tf.reshape(tf.convert_to_tensor(features["query"]), [-1])
+            has_query = tf.cast(tf.strings.length(tf.strings.strip(query)) > 0, tf.float32)
+            text = self.text_encoder(query)
+        else:
+            query_idx = tf.cast(tf.reshape(features["query_idx"], [-1]), tf.int64)
+            has_query = tf.cast(query_idx > 0, tf.float32)
+            text = tf.gather(self.query_text_table, query_idx)
+        history_emb, history_mask = self._history_item_embeddings(features["history"], training)
+        return self.query_tower(
+            {
+                "text_embedding": text,
+                "has_query": has_query,
+                "user_idx": tf.reshape(features["user_idx"], [-1]),
+                "history_embedding": history_emb,
+                "history_mask": history_mask,
+            },
+            training=training,
+        )
+
+    def attach_text_encoder(self, text_encoder) -> None:
+        """Give a frozen-mode model the encoder that turns raw strings into text embeddings
+        (the same checkpoint the cached embeddings came from), for serving and export."""
+        self.text_encoder = text_encoder
+        if self.item_text_encoder is None:
+            self.item_text_encoder = text_encoder
+
+    # --- training ---------------------------------------------------------------------------
+
+    def call(self, features: dict, training: bool = False) -> tf.Tensor:
+        return self.query_embeddings(features, training=training)
+
+    def compute_loss(self, features: dict, training: bool = False) -> tf.Tensor:
+        query = self.query_embeddings(features, training=training)
+        item_idx = features["item_idx"]
+        items = self.item_embeddings(item_idx, training=training)
+        kwargs = {}
+        if self.logq_correction:
+            kwargs["candidate_sampling_probability"] = features["sampling_probability"]
+        if self.remove_accidental_hits:
+            kwargs["candidate_ids"] = item_idx
+        return self.task(
+            query,
+            items,
+            sample_weight=features.get("weight"),
+            compute_metrics=False,
+            **kwargs,
+        )
+
+    def all_item_embeddings(self, batch_size: int = 1024) -> np.ndarray:
+        """Embeddings of every catalog row (row 0 is the padding item)."""
+        out = []
+        for start in range(0, self.num_items, batch_size):
+            idx = tf.range(start, min(start + batch_size, self.num_items), dtype=tf.int64)
+            out.append(self.item_embeddings(idx).numpy())
+        return np.concatenate(out, axis=0)
+
+
+def build_retrieval_model(
+    cfg,
+    data,
+    item_text_table: np.ndarray,
+    query_text_table: np.ndarray,
+    text_encoder=None,
+    item_text_encoder=None,
+) -> RetrievalModel:
+    """A `RetrievalModel` for a config and prepared data (call under the strategy scope)."""
+    r = cfg.retrieval
+    catalog = data.catalog
+    item_tower = ItemTower(
+        embedding_dim=r.embedding_dim,
+        projection_layers=r.projection_layers,
+        category_vocab_sizes=[len(v) for v in catalog.category_vocabs],
+        brand_vocab_size=len(catalog.brand_vocab),
+        num_price_buckets=len(catalog.price_boundaries) + 2,
+        feature_dim=r.id_embedding_dim,
+        name="item_tower",
+    )
+    query_tower = QueryTower(
+        embedding_dim=r.embedding_dim,
+        projection_layers=r.projection_layers,
+        user_vocab_size=len(data.user_vocab),
+        id_embedding_dim=r.id_embedding_dim,
+        use_user_id=r.use_user_id,
+        use_history=r.use_history,
+        name="query_tower",
+    )
+    model = RetrievalModel(
+        query_tower,
+        item_tower,
+        item_text_table=item_text_table,
+        item_category=catalog.category_idx,
+        item_brand=catalog.brand_idx,
+        item_price_bucket=catalog.price_bucket,
+        query_text_table=query_text_table,
+        temperature=r.temperature,
+        logq_correction=r.logq_correction,
+        remove_accidental_hits=r.remove_accidental_hits,
+        num_hard_negatives=r.num_hard_negatives,
+        text_encoder=text_encoder,
+        item_texts=catalog.texts,
+        train_text=cfg.text.mode != "frozen",
+        item_text_encoder=item_text_encoder,
+    )
+    optimizers = {
+        "adam": keras.optimizers.Adam,
+        "adagrad": keras.optimizers.Adagrad,
+        "sgd": keras.optimizers.SGD,
+    }
+    model.compile(
+        optimizer=optimizers[r.optimizer](learning_rate=r.learning_rate),
+        steps_per_execution=cfg.training.steps_per_execution,
+    )
+    return model
