@@ -18,10 +18,14 @@ QUERIES = [
     "50% off jumbo bag",
     "naïve façade décor",
     "Größe 42 Schuhe",
-    "tv 55\" 4k",
+    'tv 55" 4k',
     "  extra   spaces\tand\ttabs  ",
     "emoji mug ☕️ 🎄",
     "日本 tea cup",
+    "ΣΊΣΥΦΟΣ mug",
+    "ﬁne ½ inch … x²",
+    "zero\u200dwidth\u00a0nbsp\u3000ideographic",
+    "ctrl\x07char",
     "",
 ]
 

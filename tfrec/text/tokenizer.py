@@ -13,6 +13,9 @@ import tensorflow_text as tf_text
 import tf_keras as keras
 
 SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]")
+# Characters Hugging Face's BERT tokenizer removes: NUL, U+FFFD and control/format characters
+# other than tab, newline and carriage return (which are whitespace).
+_CONTROL_CHARS = r"[\x00\x{FFFD}\p{Cf}\p{Co}\x01-\x08\x0b\x0c\x0e-\x1f\x7f-\x{9f}]"
 
 
 def read_vocab(vocab_path: str | os.PathLike) -> list[str]:
@@ -54,8 +57,10 @@ def checkpoint_lower_case(vocab_path: str | os.PathLike) -> bool:
 class BertTokenizerLayer(keras.layers.Layer):
     """A BERT WordPiece tokenizer as a Keras layer: raw strings -> padded BERT inputs.
 
-    It runs `tensorflow_text.FastBertTokenizer` in the graph, so it works inside `tf.data`
-    and inside exported SavedModels that take `tf.string` input. Each text becomes
+    It normalizes text as Hugging Face's BERT tokenizer does and runs
+    `tensorflow_text.FastBertTokenizer` in the graph, so it works inside `tf.data` and inside
+    exported SavedModels that take `tf.string` input (import `tensorflow_text` before
+    `tf.saved_model.load`, which registers its ops). Each text becomes
     `[CLS] tokens [SEP] [PAD]...`, truncated to `max_length`; an empty text becomes
     `[CLS] [SEP]` (the caller decides what empty text means). Use `truncated` or
     `count_truncated` to count inputs that did not fit.
@@ -102,11 +107,14 @@ class BertTokenizerLayer(keras.layers.Layer):
         self.vocab_size = len(vocab)
         index = {t: i for i, t in enumerate(vocab)}
         self.pad_id, self.cls_id, self.sep_id = index["[PAD]"], index["[CLS]"], index["[SEP]"]
+        # Normalization is done by `_normalize` (as Hugging Face does it); FastBertTokenizer's
+        # own lower_case_nfd_strip_accents also applies compatibility folding (ß -> ss,
+        # ½ -> 1/2, ﬁ -> fi, … -> ...), which changes the ids of such texts.
         self._tokenizer = tf_text.FastBertTokenizer(
             vocab=vocab,
             token_out_type=tf.int32,
             unknown_token="[UNK]",
-            lower_case_nfd_strip_accents=self.lower_case,
+            lower_case_nfd_strip_accents=False,
         )
 
     def _flat_strings(self, inputs) -> tf.Tensor:
@@ -125,8 +133,21 @@ class BertTokenizerLayer(keras.layers.Layer):
             )
         return inputs
 
+    def _normalize(self, texts: tf.Tensor) -> tf.Tensor:
+        """Hugging Face's BertNormalizer in the graph: drop control characters, map Unicode
+        spaces to " ", and for uncased checkpoints strip accents (NFD, drop Mn) and lowercase."""
+        texts = tf.strings.regex_replace(texts, _CONTROL_CHARS, "")
+        texts = tf.strings.regex_replace(texts, r"\p{Zs}", " ")
+        if not self.lower_case:
+            return texts
+        texts = tf_text.normalize_utf8(texts, "NFD")
+        texts = tf.strings.regex_replace(texts, r"\p{Mn}", "")
+        # Lowercase code point by code point, as Hugging Face does (no final sigma).
+        texts = tf.strings.regex_replace(texts, "Σ", "σ")
+        return tf.strings.lower(texts, encoding="utf-8")
+
     def _wordpieces(self, inputs) -> tf.RaggedTensor:
-        return self._tokenizer.tokenize(self._flat_strings(inputs))
+        return self._tokenizer.tokenize(self._normalize(self._flat_strings(inputs)))
 
     def call(self, inputs) -> dict[str, tf.Tensor]:
         pieces = self._wordpieces(inputs)[:, : self.max_length - 2]
