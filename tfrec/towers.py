@@ -151,7 +151,9 @@ class QueryTower(keras.layers.Layer):
     def call(self, inputs: dict, training: bool = False) -> tf.Tensor:
         text = tf.cast(inputs["text_embedding"], tf.float32)
         has_query = tf.cast(tf.reshape(inputs["has_query"], [-1, 1]), tf.float32)
-        parts = [text * has_query, has_query]
+        # the constant input carries the learnt "anyone" vector: a query-less, history-less,
+        # unknown user still gets a non-degenerate embedding
+        parts = [text * has_query, has_query, tf.ones_like(has_query)]
         if self.use_user_id:
             user = tf.cast(inputs["user_idx"], tf.int64)
             if training and self.user_dropout > 0:
