@@ -372,12 +372,13 @@ def evaluate_run(cfg, run, data: PreparedData | None = None, model=None) -> dict
     """Evaluate the trained retrieval model of a run next to its baselines on the test split;
     print the table, write metrics.json and report/index.html."""
     from tfrec.pipeline import echo, load_prepared
-    from tfrec.retrieval_training import frozen_text_tables, load_retrieval_model
+    from tfrec.retrieval_training import load_retrieval_model
 
     data = data or load_prepared(cfg, run)
     ev = cfg.evaluation
     model = model or load_retrieval_model(cfg, run, data)
-    item_text, query_text = frozen_text_tables(cfg, data)
+    # the frozen encoder's text embeddings, as the model holds them (the zero-shot baseline)
+    item_text, query_text = model.item_text_table.numpy(), model.query_text_table.numpy()
     scorers: dict[str, Scorer] = {}
     if "popularity" in ev.baselines:
         scorers["popularity"] = popularity_scorer(data)
