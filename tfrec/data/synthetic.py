@@ -1213,15 +1213,15 @@ def _run(
         j_q: list[np.ndarray] = []
         j_n = 0
 
+        query_texts = pa.array(queries.texts, pa.string())  # final: sessions are done
+
         def flush_judgments() -> None:
             nonlocal j_items, j_rel, j_q, j_n
             if j_items:
                 writers["judgments"].write(
                     pa.table(
                         {
-                            "query": pc.take(
-                                pa.array(queries.texts, pa.string()), pa.array(np.concatenate(j_q))
-                            ),
+                            "query": pc.take(query_texts, pa.array(np.concatenate(j_q))),
                             "item_id": pc.take(cat.item_ids, pa.array(np.concatenate(j_items))),
                             "relevance": pa.array(np.concatenate(j_rel)),
                         }
