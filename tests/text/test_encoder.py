@@ -36,6 +36,15 @@ def test_shape_pooling_and_normalize(tiny_bert_dir, tiny_encoder):
     np.testing.assert_allclose(np.linalg.norm(unit(tf.constant(TEXTS)), axis=1), 1.0, rtol=1e-5)
 
 
+@pytest.mark.parametrize("pooling", ["mean", "cls"])
+def test_trimmed_padding_gives_the_same_embeddings(tiny_bert_dir, pooling):
+    kwargs = {"max_length": 16, "pooling": pooling}
+    trimmed = TextEncoder(str(tiny_bert_dir), trim_padding=True, **kwargs)
+    padded = TextEncoder(str(tiny_bert_dir), trim_padding=False, **kwargs)
+    texts = tf.constant(TEXTS)
+    np.testing.assert_allclose(trimmed(texts).numpy(), padded(texts).numpy(), atol=1e-5)
+
+
 def test_pre_tokenized_dict_input_from_tf_data(tiny_encoder):
     ds = tf.data.Dataset.from_tensor_slices(TEXTS).batch(2).map(tiny_encoder.tokenizer)
     from_tokens = np.concatenate([tiny_encoder(batch).numpy() for batch in ds])
@@ -159,3 +168,11 @@ def test_minilm_similarity_sanity(minilm_dir):
         f"MiniLM cosine(running shoes, sneakers)={near:.3f} (running shoes, frying pan)={far:.3f}"
     )
     assert near > far + 0.1
+    # Running BERT only up to the longest text changes nothing but float noise.
+    padded = TextEncoder("minilm", max_length=32, normalize=True, trim_padding=False)
+    texts = ["running shoes", "sneakers", "WHITE HANGING HEART T-LIGHT HOLDER", ""]
+    np.testing.assert_allclose(
+        encoder.encode_texts(texts, progress=False),
+        padded.encode_texts(texts, progress=False),
+        atol=1e-5,
+    )

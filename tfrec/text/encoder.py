@@ -41,6 +41,9 @@ class TextEncoder(keras.layers.Layer):
         trainable_layers: int. How many top encoder layers train in `top_k_layers` mode.
             Defaults to 2.
         normalize: bool. L2-normalize the pooled embedding. Defaults to False.
+        trim_padding: bool. Run BERT only up to the longest text of each batch instead of
+            all `max_length` positions (same embeddings, much faster for short titles).
+            Set False where static shapes are needed (TPU, XLA). Defaults to True.
         **kwargs: passed to `keras.layers.Layer`.
 
     Call args:
@@ -65,6 +68,7 @@ class TextEncoder(keras.layers.Layer):
         mode: str = "frozen",
         trainable_layers: int = 2,
         normalize: bool = False,
+        trim_padding: bool = True,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -78,6 +82,7 @@ class TextEncoder(keras.layers.Layer):
         self.mode = mode
         self.trainable_layers = trainable_layers
         self.normalize = normalize
+        self.trim_padding = trim_padding
         path = resolve_checkpoint(self.checkpoint)
         self.bert = load_bert(path, trainable_mode=mode, trainable_layers=trainable_layers)
         self.tokenizer = BertTokenizerLayer(path / "vocab.txt", max_length, name="tokenizer")
@@ -102,6 +107,9 @@ class TextEncoder(keras.layers.Layer):
             tokens = {k: inputs[k] for k in TOKEN_KEYS}
         else:
             tokens = self.tokenizer(inputs)
+        if self.trim_padding:
+            longest = tf.reduce_max(tf.reduce_sum(tf.cast(tokens["attention_mask"], tf.int32), 1))
+            tokens = {k: v[:, : tf.maximum(longest, 1)] for k, v in tokens.items()}
         bert_training = False if self.mode == "frozen" else training
         outputs = self.bert(
             input_ids=tokens["input_ids"],
@@ -171,6 +179,7 @@ class TextEncoder(keras.layers.Layer):
                 "mode": self.mode,
                 "trainable_layers": self.trainable_layers,
                 "normalize": self.normalize,
+                "trim_padding": self.trim_padding,
             }
         )
         return config
