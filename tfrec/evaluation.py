@@ -91,7 +91,9 @@ def recall_curve(ranked: np.ndarray, positives: list[np.ndarray], max_k: int) ->
     """Mean Recall@k for k = 1..max_k."""
     curve = np.zeros(max_k)
     for row, pos in enumerate(positives):
-        hits = np.isin(ranked[row, :max_k], pos).astype(np.float64)
+        hits = np.zeros(max_k)
+        top = ranked[row, :max_k]
+        hits[: len(top)] = np.isin(top, pos)
         curve += np.cumsum(hits) / len(pos)
     return curve / max(len(positives), 1)
 

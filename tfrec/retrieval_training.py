@@ -115,6 +115,25 @@ class ValidationRecall(keras.callbacks.Callback):
         )
 
 
+class ResumeReporter(keras.callbacks.Callback):
+    """Says whether `BackupAndRestore` (placed before it) restored a killed run, and where from."""
+
+    def __init__(self, stage: str):
+        super().__init__()
+        self.stage = stage
+        self.resumed_from: tuple[int, int] | None = None
+
+    def on_train_begin(self, logs=None):
+        state = getattr(self.model, "_training_state", None)
+        if state is None:
+            return
+        epoch = int(state._ckpt_saved_epoch.numpy())
+        batch = int(state._ckpt_saved_batch.numpy())
+        if epoch >= 0:
+            self.resumed_from = (epoch, batch)
+            echo(f"[{self.stage}] resumed from backup: epoch {epoch + 1}, after batch {batch + 1}")
+
+
 def build_model_for_run(cfg: Config, data: PreparedData, strategy=None) -> RetrievalModel:
     """The retrieval model of a config, with text tables from the cache (under the strategy)."""
     strategy = strategy or get_strategy(cfg.training)
@@ -169,6 +188,7 @@ def train_retrieval(cfg: Config, run: RunDir, data: PreparedData | None = None) 
             save_best_only=True, save_weights_only=True,
         ),
         keras.callbacks.BackupAndRestore(str(out / "backup"), save_freq=r.backup_every_steps),
+        ResumeReporter("retrieval"),
         keras.callbacks.TensorBoard(str(out / "logs"), update_freq="epoch"),
     ]
     t0 = time.time()

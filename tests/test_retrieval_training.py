@@ -1,0 +1,105 @@
+"""The retrieval stage through the `tfrec` command: trains, saves, reloads, resumes a killed run."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+import yaml
+
+import tfrec  # noqa: F401
+from tfrec.config import load_config
+from tfrec.pipeline import RunDir, load_prepared
+from tiny_shop import make_shop
+
+
+@pytest.fixture(scope="module")
+def shop_config(tmp_path_factory, tiny_bert_dir):
+    """A config over the tiny shop written as files, with the tiny BERT as text backbone."""
+    root = tmp_path_factory.mktemp("retrieval_run")
+    items, events = make_shop(days=30, users=40, items=60)
+    items.to_csv(root / "items.csv", index=False)
+    events.to_parquet(root / "events.parquet", index=False)
+    cfg = {
+        "name": "tiny",
+        "run_dir": str(root / "run"),
+        "data": {
+            "source": "files",
+            "items": {"path": str(root / "items.csv")},
+            "events": {"path": str(root / "events.parquet")},
+            "split": {"test_days": 5, "val_days": 5},
+        },
+        "text": {"checkpoint": str(tiny_bert_dir), "max_length": 16, "cache_dir": str(root / "cache")},
+        "retrieval": {
+            "embedding_dim": 16, "projection_layers": [32], "id_embedding_dim": 8,
+            "batch_size": 8, "epochs": 2, "backup_every_steps": 3,
+        },
+        "training": {"verbose": 2},
+    }
+    path = root / "tiny.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    return path
+
+
+def tfrec_cmd(*args):
+    return [sys.executable, "-m", "tfrec.cli", *args]
+
+
+def test_train_save_load_evaluate(shop_config):
+    from tfrec.retrieval_training import load_retrieval_model, train_retrieval
+
+    cfg = load_config(shop_config)
+    subprocess.run(tfrec_cmd("run", str(shop_config), "--stages", "data"), check=True, capture_output=True)
+    run = RunDir(cfg.run_path)
+    data = load_prepared(cfg, run)
+    model = train_retrieval(cfg, run, data)
+    again = load_retrieval_model(cfg, run, data)
+    np.testing.assert_allclose(model.all_item_embeddings(), again.all_item_embeddings(), rtol=0, atol=0)
+    assert (run.retrieval / "training.json").exists()
+    assert list((run.retrieval / "logs").rglob("events.out.tfevents*")), "no TensorBoard logs"
+
+    from tfrec.evaluation import evaluate_run
+
+    metrics = evaluate_run(cfg, run, data, again)
+    feed = metrics["retrieval"]["feed"]["slices"]["all"]
+    assert set(feed) == {"popularity", "zero_shot", "trained"}
+    assert (run.report / "index.html").read_text().count("<table>") >= 1
+
+
+def test_killed_training_resumes_mid_run(shop_config, tmp_path):
+    cfg = load_config(shop_config)
+    run_dir = tmp_path / "resume_run"
+    overrides = ["--set", f"run_dir={run_dir}", "--set", "retrieval.epochs=40",
+                 "--set", "retrieval.early_stopping_patience=40"]
+    subprocess.run(tfrec_cmd("run", str(shop_config), "--stages", "data", *overrides), check=True, capture_output=True)
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen(
+        tfrec_cmd("train", "retrieval", str(shop_config), *overrides),
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
+    )
+    deadline = time.time() + 240
+    seen = []
+    for line in proc.stdout:
+        seen.append(line)
+        if line.startswith("Epoch 3/") or time.time() > deadline:
+            break
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert any(line.startswith("Epoch 3/") for line in seen), "".join(seen[-20:])
+    assert (run_dir / "retrieval" / "backup").exists()
+    assert not (run_dir / "retrieval" / "model").exists()
+
+    done = subprocess.run(
+        tfrec_cmd("train", "retrieval", str(shop_config), *overrides[:2], "--set", "retrieval.epochs=4",
+                  "--set", "retrieval.early_stopping_patience=40"),
+        capture_output=True, text=True, env=env,
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert "resumed from backup: epoch 2" in done.stdout or "resumed from backup: epoch 3" in done.stdout, done.stdout[-3000:]
+    # it ran only the remaining epochs, not all of them again
+    assert "Epoch 1/4" not in done.stdout
+    assert (run_dir / "retrieval" / "model" / "weights.index").exists()
+    del cfg
