@@ -141,3 +141,24 @@ def test_fingerprint_changes_with_weights(tiny_bert_dir, make_tiny_bert, tmp_pat
     other = make_tiny_bert(tmp_path / "other", seed=1)
     assert checkpoint_fingerprint(tiny_bert_dir) == checkpoint_fingerprint(tiny_bert_dir)
     assert checkpoint_fingerprint(tiny_bert_dir) != checkpoint_fingerprint(other)
+
+
+def test_hub_name_is_downloaded_only_when_online(monkeypatch, tiny_bert_dir):
+    import huggingface_hub
+
+    asked = []
+
+    def fake_download(repo_id, allow_patterns=None):
+        asked.append((repo_id, allow_patterns))
+        return str(tiny_bert_dir)
+
+    monkeypatch.setattr(huggingface_hub, "snapshot_download", fake_download)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "0")
+    assert resolve_checkpoint("org/some-bert") == tiny_bert_dir
+    assert asked[0][0] == "org/some-bert" and "model.safetensors" in asked[0][1]
+    with pytest.raises(CheckpointError, match="directory ./missing/ckpt does not exist"):
+        resolve_checkpoint("./missing/ckpt")
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(CheckpointError, match="offline"):
+        resolve_checkpoint("org/some-bert")
+    assert len(asked) == 1
