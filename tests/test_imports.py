@@ -30,6 +30,7 @@ def test_scann_tf_ops_load():
     from scann import scann_ops
 
     db = np.random.default_rng(0).normal(size=(64, 8)).astype("float32")
+    db /= np.linalg.norm(db, axis=1, keepdims=True)  # unit vectors: each is its own best match
     searcher = scann_ops.builder(db, 3, "dot_product").score_brute_force().build()
     idx, _ = searcher.search(db[0])
     assert int(idx.numpy()[0]) == 0
