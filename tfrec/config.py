@@ -236,11 +236,64 @@ class EvaluationConfig:
 
 
 @dataclass
+class ExportConfig:
+    """TF Serving exports: `export/<model_name>/<version>/` SavedModels and `models.config`."""
+
+    # the model with stock TensorFlow ops only (query/item encoders, brute-force retrieval)
+    model_name: str = "tfrec"
+    # the model whose `retrieval` signature runs the ScaNN index in the graph
+    scann_model_name: str = "tfrec_scann"
+    # the largest `k` the retrieval signatures accept
+    max_k: int = param(1000, ge=1)
+    # versions kept on disk (older ones are deleted after a successful export)
+    keep_versions: int = param(3, ge=1)
+
+
+@dataclass
+class IndexConfig:
+    """The ScaNN item index: parameters follow the catalog size and the target recall."""
+
+    target_recall: float = param(0.95, gt=0, le=1)
+    # catalogs smaller than this are searched exactly (ScaNN brute force)
+    brute_force_below: int = param(20000, ge=0)
+    # neighbours returned by default
+    num_neighbors: int = param(100, ge=1)
+    # asymmetric hashing: dimensions per 4-bit code and the anisotropic loss threshold
+    dims_per_block: int = param(2, ge=1)
+    anisotropic_threshold: float = param(0.2, ge=0)
+    # candidates re-scored exactly after AH scoring (0: chosen from num_neighbors)
+    reorder: int = param(0, ge=0)
+    # queries used to measure recall@10 against brute force
+    eval_queries: int = param(1000, ge=10)
+    seed: int = 42
+
+
+@dataclass
+class ServingConfig:
+    """`tfrec serve`: TF Serving REST/gRPC APIs plus /search, /recommend and /similar."""
+
+    host: str = "127.0.0.1"
+    port: int = param(8501, ge=0, le=65535)
+    grpc_port: int = param(8500, ge=0, le=65535)
+    # when set, every request needs the header `X-API-Key: <key>` (gRPC metadata `x-api-key`)
+    api_key: Optional[str] = None
+    max_body_bytes: int = param(1_048_576, ge=1024)
+    # the largest `k` the product endpoints accept
+    max_k: int = param(100, ge=1)
+    # the largest batch (first dimension) a predict request may carry
+    max_batch: int = param(256, ge=1)
+    # how often export directories are scanned for new versions
+    poll_seconds: float = param(2.0, gt=0)
+    # candidates retrieved before ranking and rules cut them to k
+    candidates: int = param(200, ge=1)
+
+
+@dataclass
 class Config:
     name: str = "quickstart"
     run_dir: Optional[str] = None
     seed: int = 42
-    stages: list[Literal["data", "retrieval", "evaluate"]] = param(
+    stages: list[Literal["data", "retrieval", "evaluate", "export", "index"]] = param(
         default_factory=lambda: ["data", "retrieval", "evaluate"]
     )
     data: DataConfig = param(default_factory=DataConfig)
@@ -248,6 +301,9 @@ class Config:
     retrieval: RetrievalConfig = param(default_factory=RetrievalConfig)
     training: TrainingConfig = param(default_factory=TrainingConfig)
     evaluation: EvaluationConfig = param(default_factory=EvaluationConfig)
+    export: ExportConfig = param(default_factory=ExportConfig)
+    index: IndexConfig = param(default_factory=IndexConfig)
+    serving: ServingConfig = param(default_factory=ServingConfig)
     # the file the config was read from (set by load_config)
     source_path: Optional[str] = param(None, help="internal")
 

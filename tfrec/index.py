@@ -1,0 +1,423 @@
+"""The item index: ScaNN (tree + asymmetric hashing + exact reordering) or exact search.
+
+`ItemIndex.build(embeddings, item_ids, cfg.index, queries)` chooses the parameters from the
+catalog size and the target recall:
+
+- below `brute_force_below` items the index is exact (ScaNN brute force, float32);
+- otherwise a k-means tree of about sqrt(N) leaves, asymmetric hashing (AH) with
+  `dims_per_block` dimensions per 4-bit code and the anisotropic loss, and exact re-scoring of
+  the best `reorder` AH candidates; `leaves_to_search` is then raised step by step until the
+  measured recall@10 against brute force (on the given queries) reaches `target_recall`.
+
+The index is a `scann_ops_pybind` searcher with string docids, so items are added later without
+retraining anything (`add`, ScaNN's incremental upsert). It is saved two ways from the same
+artifacts: `scann_ops_pybind` serialization (`<dir>/scann/`) and a SavedModel whose graph runs
+ScaNN's TensorFlow ops (`<dir>/savedmodel/`, saved with `namespace_whitelist=["Scann"]`; load it
+after `from scann import scann_ops`). `scann_module()` rebuilds the in-graph searcher from the
+serialized artifacts, so the exported searcher returns exactly what the Python one returns.
+
+    tfrec index build CONFIG    embed the catalog, choose parameters, print recall@10
+    tfrec index add CONFIG --items FILE    embed new items from their text and upsert them
+    tfrec index eval CONFIG     recall@10 and queries/s against brute force
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+import tempfile
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from tfrec.config import IndexConfig
+
+RECALL_K = 10
+
+
+@dataclass
+class IndexParams:
+    """The parameters of one built index (written to `params.json`)."""
+
+    mode: str  # "scann" or "brute_force"
+    num_neighbors: int
+    num_leaves: int = 0
+    leaves_to_search: int = 0
+    dims_per_block: int = 2
+    anisotropic_threshold: float = 0.2
+    reorder: int = 0
+    training_sample_size: int = 0
+    recall_at_10: float | None = None
+
+
+def choose_params(num_items: int, cfg: IndexConfig) -> IndexParams:
+    """Initial parameters for a catalog of `num_items` (leaves_to_search is tuned afterwards)."""
+    if num_items < 1:
+        raise ValueError(f"an index needs at least one item. Received: num_items={num_items}")
+    if num_items < max(cfg.brute_force_below, 2 * RECALL_K):
+        return IndexParams(mode="brute_force", num_neighbors=cfg.num_neighbors)
+    num_leaves = int(max(2, round(math.sqrt(num_items))))
+    reorder = cfg.reorder or max(4 * cfg.num_neighbors, 200)
+    return IndexParams(
+        mode="scann",
+        num_neighbors=cfg.num_neighbors,
+        num_leaves=num_leaves,
+        leaves_to_search=max(1, num_leaves // 50),
+        dims_per_block=cfg.dims_per_block,
+        anisotropic_threshold=cfg.anisotropic_threshold,
+        reorder=min(reorder, num_items),
+        training_sample_size=min(num_items, 250_000),
+    )
+
+
+def scann_config_text(embeddings: np.ndarray, params: IndexParams) -> str:
+    """The ScaNN text config for `params` (dot product on L2-normalised embeddings)."""
+    from scann.scann_ops.py import scann_ops_pybind
+
+    b = scann_ops_pybind.builder(embeddings, params.num_neighbors, "dot_product")
+    if params.mode == "brute_force":
+        return b.score_brute_force().create_config()
+    b = b.tree(
+        num_leaves=params.num_leaves,
+        num_leaves_to_search=params.leaves_to_search,
+        training_sample_size=params.training_sample_size,
+    )
+    b = b.score_ah(
+        params.dims_per_block, anisotropic_quantization_threshold=params.anisotropic_threshold
+    )
+    return b.reorder(params.reorder).create_config()
+
+
+def exact_top_k(embeddings: np.ndarray, queries: np.ndarray, k: int) -> np.ndarray:
+    """Row positions of the exact top-k by dot product (the brute-force reference)."""
+    k = min(k, len(embeddings))
+    out = np.empty((len(queries), k), dtype=np.int64)
+    for start in range(0, len(queries), 256):
+        scores = queries[start : start + 256] @ embeddings.T
+        part = np.argpartition(-scores, k - 1, axis=1)[:, :k]
+        order = np.take_along_axis(scores, part, 1).argsort(axis=1)[:, ::-1]
+        out[start : start + 256] = np.take_along_axis(part, order, 1)
+    return out
+
+
+def recall_against(approx: np.ndarray, exact: np.ndarray) -> float:
+    """Mean share of the exact top-k found in the approximate top-k."""
+    k = exact.shape[1]
+    hits = [len(set(a[:k].tolist()) & set(e.tolist())) for a, e in zip(approx, exact, strict=True)]
+    return float(np.mean(hits) / k) if hits else 0.0
+
+
+def synthetic_queries(embeddings: np.ndarray, n: int, seed: int = 0) -> np.ndarray:
+    """Queries near catalog items (an item plus noise, normalised), when no real ones exist."""
+    rng = np.random.default_rng(seed)
+    base = embeddings[rng.integers(0, len(embeddings), n)]
+    q = base + rng.normal(scale=0.5 / math.sqrt(embeddings.shape[1]) * 4, size=base.shape)
+    return (q / np.linalg.norm(q, axis=1, keepdims=True)).astype(np.float32)
+
+
+class ItemIndex:
+    """A searchable set of item embeddings with string ids.
+
+    Args:
+        searcher: a `scann_ops_pybind.ScannSearcher` built with docids.
+        embeddings: np.ndarray [N, D] float32, row i is the embedding of `item_ids[i]`.
+        item_ids: list of str [N].
+        params: IndexParams.
+
+    Example:
+    ```python
+    index = ItemIndex.build(embeddings, item_ids, IndexConfig(), queries=query_embeddings)
+    ids, scores = index.search(query_embeddings[:2], k=10)
+    index.save("runs/quickstart/index")
+    ```
+    """
+
+    def __init__(self, searcher, embeddings: np.ndarray, item_ids: list[str], params: IndexParams):
+        self.searcher = searcher
+        self.embeddings = np.ascontiguousarray(embeddings, dtype=np.float32)
+        self.item_ids = list(item_ids)
+        self.params = params
+
+    def __len__(self) -> int:
+        return len(self.item_ids)
+
+    # --- building --------------------------------------------------------------------------
+
+    @classmethod
+    def build(
+        cls,
+        embeddings: np.ndarray,
+        item_ids: list[str],
+        cfg: IndexConfig,
+        queries: np.ndarray | None = None,
+        echo=print,
+    ) -> ItemIndex:
+        """Build the index and tune `leaves_to_search` until recall@10 >= `cfg.target_recall`."""
+        from scann.scann_ops.py import scann_ops_pybind
+
+        embeddings = np.ascontiguousarray(embeddings, dtype=np.float32)
+        if embeddings.ndim != 2 or len(embeddings) != len(item_ids):
+            raise ValueError(
+                f"embeddings must be [N, D] with N = len(item_ids) = {len(item_ids)}. "
+                f"Received: shape {embeddings.shape}"
+            )
+        if len(set(item_ids)) != len(item_ids):
+            raise ValueError("item_ids must be unique")
+        params = choose_params(len(embeddings), cfg)
+        t0 = time.time()
+        searcher = scann_ops_pybind.create_searcher(
+            embeddings, scann_config_text(embeddings, params), docids=[str(i) for i in item_ids]
+        )
+        index = cls(searcher, embeddings, item_ids, params)
+        if queries is None or len(queries) == 0:
+            queries = synthetic_queries(embeddings, cfg.eval_queries, cfg.seed)
+        queries = np.asarray(queries[: cfg.eval_queries], dtype=np.float32)
+        exact = exact_top_k(embeddings, queries, RECALL_K)
+        recall = index.recall(queries, exact)
+        if params.mode == "scann":
+            while recall < cfg.target_recall and params.leaves_to_search < params.num_leaves:
+                params.leaves_to_search = min(
+                    params.num_leaves,
+                    max(params.leaves_to_search + 1, params.leaves_to_search * 3 // 2),
+                )
+                recall = index.recall(queries, exact)
+        params.recall_at_10 = recall
+        echo(
+            f"[index] {params.mode} over {len(embeddings)} items (dim {embeddings.shape[1]}): "
+            + (
+                f"{params.num_leaves} leaves, {params.leaves_to_search} searched, AH "
+                f"{params.dims_per_block} dims/block, reorder {params.reorder}; "
+                if params.mode == "scann"
+                else ""
+            )
+            + f"recall@10 vs brute force {recall:.4f} on {len(queries)} queries "
+            f"(target {cfg.target_recall}); built in {time.time() - t0:.1f} s"
+        )
+        return index
+
+    # --- searching -------------------------------------------------------------------------
+
+    def search_positions(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """Row positions [B, k] and scores [B, k] of the top-k items of each query."""
+        queries = np.ascontiguousarray(np.atleast_2d(queries), dtype=np.float32)
+        k = int(min(k, len(self)))
+        if k < 1:
+            raise ValueError(f"`k` must be >= 1. Received: k={k}")
+        kwargs = {"final_num_neighbors": k}
+        if self.params.mode == "scann":
+            kwargs["leaves_to_search"] = self.params.leaves_to_search
+            kwargs["pre_reorder_num_neighbors"] = max(self.params.reorder, k)
+        ids, scores = self.searcher.search_batched(queries, **kwargs)
+        positions = np.array(
+            [[self.searcher.docid_to_id[d] for d in row] for row in ids], dtype=np.int64
+        ).reshape(len(queries), -1)
+        return positions, np.asarray(scores, dtype=np.float32).reshape(len(queries), -1)
+
+    def search(self, queries: np.ndarray, k: int) -> tuple[list[list[str]], np.ndarray]:
+        """Item ids and scores of the top-k items of each query."""
+        positions, scores = self.search_positions(queries, k)
+        return [[self.item_ids[p] for p in row] for row in positions], scores
+
+    def recall(
+        self, queries: np.ndarray, exact: np.ndarray | None = None, k: int = RECALL_K
+    ) -> float:
+        """Recall@k of this index against brute force on `queries`."""
+        if exact is None:
+            exact = exact_top_k(self.embeddings, queries, k)
+        approx, _ = self.search_positions(queries, exact.shape[1])
+        return recall_against(approx, exact)
+
+    # --- cold start ------------------------------------------------------------------------
+
+    def add(self, item_ids: list[str], embeddings: np.ndarray) -> int:
+        """Insert new items (or update existing ones) without rebuilding; returns how many
+        were new. Uses ScaNN's incremental upsert."""
+        embeddings = np.ascontiguousarray(np.atleast_2d(embeddings), dtype=np.float32)
+        if embeddings.shape != (len(item_ids), self.embeddings.shape[1]):
+            raise ValueError(
+                f"embeddings must be [{len(item_ids)}, {self.embeddings.shape[1]}]. "
+                f"Received: shape {embeddings.shape}"
+            )
+        position = {item: i for i, item in enumerate(self.item_ids)}
+        new = 0
+        rows = list(self.embeddings)
+        for item, emb in zip(item_ids, embeddings, strict=True):
+            item = str(item)
+            if item in position:
+                rows[position[item]] = emb
+            else:
+                position[item] = len(self.item_ids)
+                self.item_ids.append(item)
+                rows.append(emb)
+                new += 1
+        self.embeddings = np.ascontiguousarray(np.stack(rows), dtype=np.float32)
+        self.searcher.upsert([str(i) for i in item_ids], embeddings)
+        return new
+
+    # --- saving ----------------------------------------------------------------------------
+
+    def save(self, directory: str | Path, savedmodel: bool = True) -> Path:
+        """Write `scann/` (pybind serialization), `item_ids.json`, `embeddings.npy`,
+        `params.json` and (optionally) `savedmodel/` (ScaNN TF ops). Written to a temporary
+        directory first and swapped in, so a crash never leaves a half-written index."""
+        directory = Path(directory)
+        directory.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{directory.name}-", dir=directory.parent))
+        try:
+            (tmp / "scann").mkdir()
+            self.searcher.serialize(str(tmp / "scann"), relative_path=True)
+            np.save(tmp / "embeddings.npy", self.embeddings)
+            (tmp / "item_ids.json").write_text(json.dumps(self.item_ids))
+            (tmp / "params.json").write_text(json.dumps(asdict(self.params), indent=2))
+            if savedmodel:
+                save_scann_savedmodel(self, tmp / "savedmodel")
+            if directory.exists():
+                old = directory.with_name(f".{directory.name}-old-{time.time_ns()}")
+                directory.rename(old)
+                tmp.rename(directory)
+                shutil.rmtree(old, ignore_errors=True)
+            else:
+                tmp.rename(directory)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        return directory
+
+    @classmethod
+    def load(cls, directory: str | Path) -> ItemIndex:
+        """Load an index written by `save` (through `scann_ops_pybind.load_searcher`)."""
+
+        directory = Path(directory)
+        if not (directory / "scann" / "scann_assets.pbtxt").is_file():
+            raise FileNotFoundError(
+                f"{directory / 'scann'} holds no ScaNN index: build it (`tfrec index build CONFIG`)"
+            )
+        params = IndexParams(**json.loads((directory / "params.json").read_text()))
+        item_ids = json.loads((directory / "item_ids.json").read_text())
+        embeddings = np.load(directory / "embeddings.npy")
+        searcher = _load_searcher(directory / "scann")
+        if searcher.docids != [str(i) for i in item_ids]:
+            raise ValueError(f"{directory}: scann docids and item_ids.json disagree")
+        return cls(searcher, embeddings, item_ids, params)
+
+    def scann_module(self):
+        """A `tf.Module` (`scann_ops.ScannState`) holding this exact index for in-graph search."""
+        with tempfile.TemporaryDirectory() as tmp:
+            self.searcher.serialize(tmp, relative_path=True)
+            return scann_state_from_artifacts(Path(tmp))
+
+
+def _load_searcher(path: Path):
+    """`scann_ops_pybind.load_searcher` on a directory saved with relative asset paths."""
+    import os
+
+    from scann.scann_ops.py import scann_ops_pybind
+
+    # relative asset paths resolve against the working directory; load from inside it
+    cwd = os.getcwd()
+    try:
+        os.chdir(path)
+        return scann_ops_pybind.load_searcher(".")
+    finally:
+        os.chdir(cwd)
+
+
+def scann_state_from_artifacts(path: Path):
+    """Build the TF-op searcher state from `scann_ops_pybind` serialized artifacts."""
+    import tensorflow as tf
+    from scann.scann_ops.py import scann_ops
+
+    # an asset the index does not have is a scalar, as `scann_ops.scann_to_tensors` returns it
+    def blob(name: str) -> tf.Tensor:
+        f = path / name
+        return tf.constant([f.read_bytes()]) if f.exists() else tf.constant(b"")
+
+    def array(name: str, dtype) -> tf.Tensor:
+        f = path / name
+        return tf.constant(np.load(f).astype(dtype)) if f.exists() else tf.zeros([], dtype)
+
+    tensors = [
+        blob("scann_config.pb"),
+        blob("serialized_partitioner.pb"),
+        array("datapoint_to_token.npy", np.int32),
+        blob("ah_codebook.pb"),
+        array("hashed_dataset.npy", np.uint8),
+        array("int8_dataset.npy", np.int8),
+        array("int8_multipliers.npy", np.float32),
+        array("dp_norms.npy", np.float32),
+        array("dataset.npy", np.float32),
+    ]
+    return scann_ops.ScannState(tensors)
+
+
+class ScannSearchModule:
+    """Builds the `tf.Module` saved as `<index>/savedmodel`: signature `search(embedding [B, D],
+    k) -> item_ids [B, k] (tf.string), scores [B, k]`."""
+
+    @staticmethod
+    def make(index: ItemIndex):
+        import tensorflow as tf
+        from scann.scann_ops.py import scann_ops
+
+        dim = index.embeddings.shape[1]
+        params = index.params
+
+        class Module(tf.Module):
+            def __init__(self):
+                super().__init__()
+                self.state = index.scann_module()
+                self.item_ids = tf.Variable(
+                    tf.constant(index.item_ids, tf.string), trainable=False, name="item_ids"
+                )
+
+            @tf.function(
+                input_signature=[
+                    tf.TensorSpec([None, dim], tf.float32),
+                    tf.TensorSpec([], tf.int32),
+                ]
+            )
+            def search(self, embedding, k):
+                positions, scores = scann_search(self.state, params, embedding, k)
+                return {"item_ids": tf.gather(self.item_ids, positions), "scores": scores}
+
+        del scann_ops
+        return Module()
+
+
+def scann_search(state, params: IndexParams, embedding, k):
+    """In-graph ScaNN search with this index's parameters (positions int32 and scores)."""
+    import tensorflow as tf
+    from scann.scann_ops.py import scann_ops
+
+    searcher = scann_ops.searcher_from_module(state)
+    if params.mode == "scann":
+        return searcher.search_batched(
+            embedding,
+            final_num_neighbors=k,
+            pre_reorder_num_neighbors=tf.maximum(k, params.reorder),
+            leaves_to_search=params.leaves_to_search,
+        )
+    return searcher.search_batched(embedding, final_num_neighbors=k)
+
+
+def save_scann_savedmodel(index: ItemIndex, path: Path) -> None:
+    import tensorflow as tf
+
+    module = ScannSearchModule.make(index)
+    tf.saved_model.save(
+        module,
+        str(path),
+        signatures={"serving_default": module.search, "search": module.search},
+        options=tf.saved_model.SaveOptions(namespace_whitelist=["Scann"]),
+    )
+
+
+def load_scann_savedmodel(path: str | Path):
+    """Load `<index>/savedmodel` (registers ScaNN's ops first)."""
+    import tensorflow as tf
+    from scann import scann_ops  # noqa: F401  (registers the Scann ops)
+
+    return tf.saved_model.load(str(path))
