@@ -103,3 +103,37 @@ def test_killed_training_resumes_mid_run(shop_config, tmp_path):
     assert "Epoch 1/4" not in done.stdout
     assert (run_dir / "retrieval" / "model" / "weights.index").exists()
     del cfg
+
+
+@pytest.mark.parametrize("share_backbone", [True, False])
+def test_top_k_layers_mode_trains_only_the_top_bert_layer(shop_config, tmp_path, share_backbone):
+    import tensorflow as tf
+
+    from tfrec.data.datasets import retrieval_dataset
+    from tfrec.retrieval_training import _build_variables, build_model_for_run
+
+    cfg = load_config(shop_config)
+    cfg.text.mode = "top_k_layers"
+    cfg.text.trainable_layers = 1
+    cfg.text.share_backbone = share_backbone
+    run = RunDir(cfg.run_path)
+    if not (run.clean / "items.parquet").exists():
+        subprocess.run(tfrec_cmd("run", str(shop_config), "--stages", "data"), check=True, capture_output=True)
+    data = load_prepared(cfg, run)
+    model = build_model_for_run(cfg, data)
+    ds = retrieval_dataset(data, "train", 8)
+    _build_variables(model, ds)
+    encoders = {id(model.text_encoder): model.text_encoder, id(model.item_text_encoder): model.item_text_encoder}
+    assert len(encoders) == (1 if share_backbone else 2)
+
+    def layer_weights(enc, i):
+        return [w.numpy().copy() for w in enc.bert.bert.encoder.layer[i].weights]
+
+    enc = model.text_encoder
+    before_top, before_bottom = layer_weights(enc, -1), layer_weights(enc, 0)
+    for batch in ds.take(3):
+        model.train_step(batch)
+    after_top, after_bottom = layer_weights(enc, -1), layer_weights(enc, 0)
+    assert any(not np.array_equal(a, b) for a, b in zip(before_top, after_top)), "top layer did not train"
+    assert all(np.array_equal(a, b) for a, b in zip(before_bottom, after_bottom)), "bottom layer changed"
+    assert tf.reduce_all(tf.math.is_finite(model.all_item_embeddings()))

@@ -192,7 +192,10 @@ def model_scorer(data: PreparedData, model) -> Scorer:
 
     def score(inst: pd.DataFrame) -> np.ndarray:
         feats = retrieval_features(data, inst)
-        feats.pop("query")  # use the cached query embeddings (identical encoder)
+        if model.train_text:
+            feats["query"] = feats["query"].astype(str)  # the fine-tuned encoder reads raw text
+        else:
+            feats.pop("query")  # frozen encoder: the cached query embeddings are identical
         query_emb = model.query_embeddings(feats).numpy()
         return query_emb @ item_emb.T
 
