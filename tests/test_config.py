@@ -49,7 +49,9 @@ def test_bool_is_not_an_int(tmp_path):
 
 def test_bad_choice(tmp_path):
     p = write(tmp_path, "text:\n  mode: half\n")
-    with pytest.raises(ConfigError, match=r"text.mode must be one of 'frozen', 'top_k_layers', 'full', got 'half'"):
+    with pytest.raises(
+        ConfigError, match=r"text.mode must be one of 'frozen', 'top_k_layers', 'full', got 'half'"
+    ):
         load_config(p)
 
 
@@ -61,7 +63,9 @@ def test_nested_list_item(tmp_path):
 
 def test_policy_value(tmp_path):
     p = write(tmp_path, "data:\n  policies:\n    negative_price: ignore\n")
-    with pytest.raises(ConfigError, match=r"data.policies.negative_price must be one of 'error', 'drop'"):
+    with pytest.raises(
+        ConfigError, match=r"data.policies.negative_price must be one of 'error', 'drop'"
+    ):
         load_config(p)
 
 

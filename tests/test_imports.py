@@ -1,7 +1,6 @@
 """After `import tfrec`, the whole pinned stack works together (ARCHITECTURE.md's traps)."""
 
 import os
-import sys
 
 import tfrec  # noqa: F401  (must come first: sets TF_USE_LEGACY_KERAS)
 

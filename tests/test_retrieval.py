@@ -3,13 +3,12 @@
 import numpy as np
 import pytest
 import tensorflow as tf
+from tiny_shop import make_shop
 
 import tfrec  # noqa: F401
 from tfrec.config import Config, SplitConfig
 from tfrec.data.datasets import prepare_data, retrieval_dataset, retrieval_features
 from tfrec.retrieval import build_retrieval_model
-
-from tiny_shop import make_shop
 
 
 @pytest.fixture(scope="module")
@@ -45,7 +44,10 @@ def test_training_lowers_the_loss(data):
     assert loss[-1] < loss[0]
 
 
-@pytest.mark.parametrize("options", [{"num_hard_negatives": 4}, {"logq_correction": False, "remove_accidental_hits": False}])
+@pytest.mark.parametrize(
+    "options",
+    [{"num_hard_negatives": 4}, {"logq_correction": False, "remove_accidental_hits": False}],
+)
 def test_task_options_train(data, options):
     model = build_retrieval_model(small_config(**options), data, *tables(data))
     hist = model.fit(retrieval_dataset(data, "train", batch_size=16), epochs=1, verbose=0)
@@ -63,14 +65,20 @@ def test_save_load_round_trip_identical_outputs(data, tmp_path):
     again.load_weights(str(tmp_path / "w")).assert_existing_objects_matched()
     feats = retrieval_features(data, data.search_eval["test"])
     feats.pop("query")
-    np.testing.assert_array_equal(model.query_embeddings(feats).numpy(), again.query_embeddings(feats).numpy())
+    np.testing.assert_array_equal(
+        model.query_embeddings(feats).numpy(), again.query_embeddings(feats).numpy()
+    )
     np.testing.assert_array_equal(model.all_item_embeddings(), again.all_item_embeddings())
 
 
 def test_unknown_user_without_history_or_query_gets_an_embedding(data):
     model = build_retrieval_model(small_config(), data, *tables(data))
     emb = model.query_embeddings(
-        {"query_idx": np.array([0]), "user_idx": np.array([0]), "history": np.zeros((1, data.max_history), np.int64)}
+        {
+            "query_idx": np.array([0]),
+            "user_idx": np.array([0]),
+            "history": np.zeros((1, data.max_history), np.int64),
+        }
     ).numpy()
     assert emb.shape == (1, 16)
     assert np.isclose(np.linalg.norm(emb), 1.0, atol=1e-5)
@@ -80,10 +88,50 @@ def test_bad_temperature():
     from tfrec.retrieval import RetrievalModel
 
     with pytest.raises(ValueError, match="temperature"):
-        RetrievalModel(None, None, np.zeros((2, 4)), np.zeros((2, 3)), np.zeros(2), np.zeros(2), temperature=0)
+        RetrievalModel(
+            None, None, np.zeros((2, 4)), np.zeros((2, 3)), np.zeros(2), np.zeros(2), temperature=0
+        )
 
 
 def test_raw_query_strings_need_an_encoder(data):
     model = build_retrieval_model(small_config(), data, *tables(data))
     with pytest.raises(ValueError, match="attach_text_encoder"):
-        model.query_embeddings({"query": np.array(["shoes"]), "user_idx": np.array([0]), "history": np.zeros((1, data.max_history), np.int64)})
+        model.query_embeddings(
+            {
+                "query": np.array(["shoes"]),
+                "user_idx": np.array([0]),
+                "history": np.zeros((1, data.max_history), np.int64),
+            }
+        )
+
+
+def test_config_declared_extra_item_features(tmp_path):
+    items, events = make_shop()
+    items["material"] = ["cotton", "steel", None] * 20
+    items["rating"] = np.linspace(1, 5, 60)
+    items["origin"] = "Made in Portugal"
+    features = {"material": "categorical", "rating": "numeric", "origin": "text"}
+    data = prepare_data(items, events, SplitConfig(test_days=5, val_days=5), item_features=features)
+    c = data.catalog
+    assert c.extra_categorical.shape == (61, 1) and len(c.extra_categorical_vocabs[0]) == 3
+    assert c.extra_categorical[3, 0] == 0  # missing -> unknown
+    assert abs(c.extra_numeric[1:, 0].mean()) < 1e-6
+    assert c.texts[1].endswith("origin: Made in Portugal")
+    model = build_retrieval_model(small_config(), data, *tables(data))
+    model.fit(retrieval_dataset(data, "train", batch_size=16), epochs=1, verbose=0)
+    assert model.all_item_embeddings().shape == (61, 16)
+    names = [w.name for w in model.item_tower.weights]
+    assert any("extra_categorical_0" in n for n in names)
+
+
+def test_declared_feature_missing_from_items_is_a_clear_error():
+    items, events = make_shop()
+    with pytest.raises(
+        ValueError, match=r"declares \['colour'\] but the items table has no such column"
+    ):
+        prepare_data(
+            items,
+            events,
+            SplitConfig(test_days=5, val_days=5),
+            item_features={"colour": "categorical"},
+        )

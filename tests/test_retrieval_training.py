@@ -9,11 +9,11 @@ import time
 import numpy as np
 import pytest
 import yaml
+from tiny_shop import make_shop
 
 import tfrec  # noqa: F401
 from tfrec.config import load_config
 from tfrec.pipeline import RunDir, load_prepared
-from tiny_shop import make_shop
 
 
 @pytest.fixture(scope="module")
@@ -32,10 +32,18 @@ def shop_config(tmp_path_factory, tiny_bert_dir):
             "events": {"path": str(root / "events.parquet")},
             "split": {"test_days": 5, "val_days": 5},
         },
-        "text": {"checkpoint": str(tiny_bert_dir), "max_length": 16, "cache_dir": str(root / "cache")},
+        "text": {
+            "checkpoint": str(tiny_bert_dir),
+            "max_length": 16,
+            "cache_dir": str(root / "cache"),
+        },
         "retrieval": {
-            "embedding_dim": 16, "projection_layers": [32], "id_embedding_dim": 8,
-            "batch_size": 8, "epochs": 2, "backup_every_steps": 3,
+            "embedding_dim": 16,
+            "projection_layers": [32],
+            "id_embedding_dim": 8,
+            "batch_size": 8,
+            "epochs": 2,
+            "backup_every_steps": 3,
         },
         "training": {"verbose": 2},
     }
@@ -52,12 +60,16 @@ def test_train_save_load_evaluate(shop_config):
     from tfrec.retrieval_training import load_retrieval_model, train_retrieval
 
     cfg = load_config(shop_config)
-    subprocess.run(tfrec_cmd("run", str(shop_config), "--stages", "data"), check=True, capture_output=True)
+    subprocess.run(
+        tfrec_cmd("run", str(shop_config), "--stages", "data"), check=True, capture_output=True
+    )
     run = RunDir(cfg.run_path)
     data = load_prepared(cfg, run)
     model = train_retrieval(cfg, run, data)
     again = load_retrieval_model(cfg, run, data)
-    np.testing.assert_allclose(model.all_item_embeddings(), again.all_item_embeddings(), rtol=0, atol=0)
+    np.testing.assert_allclose(
+        model.all_item_embeddings(), again.all_item_embeddings(), rtol=0, atol=0
+    )
     assert (run.retrieval / "training.json").exists()
     assert list((run.retrieval / "logs").rglob("events.out.tfevents*")), "no TensorBoard logs"
 
@@ -72,13 +84,26 @@ def test_train_save_load_evaluate(shop_config):
 def test_killed_training_resumes_mid_run(shop_config, tmp_path):
     cfg = load_config(shop_config)
     run_dir = tmp_path / "resume_run"
-    overrides = ["--set", f"run_dir={run_dir}", "--set", "retrieval.epochs=40",
-                 "--set", "retrieval.early_stopping_patience=40"]
-    subprocess.run(tfrec_cmd("run", str(shop_config), "--stages", "data", *overrides), check=True, capture_output=True)
+    overrides = [
+        "--set",
+        f"run_dir={run_dir}",
+        "--set",
+        "retrieval.epochs=40",
+        "--set",
+        "retrieval.early_stopping_patience=40",
+    ]
+    subprocess.run(
+        tfrec_cmd("run", str(shop_config), "--stages", "data", *overrides),
+        check=True,
+        capture_output=True,
+    )
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     proc = subprocess.Popen(
         tfrec_cmd("train", "retrieval", str(shop_config), *overrides),
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=env,
     )
     deadline = time.time() + 240
     seen = []
@@ -93,12 +118,25 @@ def test_killed_training_resumes_mid_run(shop_config, tmp_path):
     assert not (run_dir / "retrieval" / "model").exists()
 
     done = subprocess.run(
-        tfrec_cmd("train", "retrieval", str(shop_config), *overrides[:2], "--set", "retrieval.epochs=4",
-                  "--set", "retrieval.early_stopping_patience=40"),
-        capture_output=True, text=True, env=env,
+        tfrec_cmd(
+            "train",
+            "retrieval",
+            str(shop_config),
+            *overrides[:2],
+            "--set",
+            "retrieval.epochs=4",
+            "--set",
+            "retrieval.early_stopping_patience=40",
+        ),
+        capture_output=True,
+        text=True,
+        env=env,
     )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    assert "resumed from backup: epoch 2" in done.stdout or "resumed from backup: epoch 3" in done.stdout, done.stdout[-3000:]
+    assert (
+        "resumed from backup: epoch 2" in done.stdout
+        or "resumed from backup: epoch 3" in done.stdout
+    ), done.stdout[-3000:]
     # it ran only the remaining epochs, not all of them again
     assert "Epoch 1/4" not in done.stdout
     assert (run_dir / "retrieval" / "model" / "weights.index").exists()
@@ -118,12 +156,17 @@ def test_top_k_layers_mode_trains_only_the_top_bert_layer(shop_config, tmp_path,
     cfg.text.share_backbone = share_backbone
     run = RunDir(cfg.run_path)
     if not (run.clean / "items.parquet").exists():
-        subprocess.run(tfrec_cmd("run", str(shop_config), "--stages", "data"), check=True, capture_output=True)
+        subprocess.run(
+            tfrec_cmd("run", str(shop_config), "--stages", "data"), check=True, capture_output=True
+        )
     data = load_prepared(cfg, run)
     model = build_model_for_run(cfg, data)
     ds = retrieval_dataset(data, "train", 8)
     _build_variables(model, ds)
-    encoders = {id(model.text_encoder): model.text_encoder, id(model.item_text_encoder): model.item_text_encoder}
+    encoders = {
+        id(model.text_encoder): model.text_encoder,
+        id(model.item_text_encoder): model.item_text_encoder,
+    }
     assert len(encoders) == (1 if share_backbone else 2)
 
     def layer_weights(enc, i):
@@ -134,6 +177,10 @@ def test_top_k_layers_mode_trains_only_the_top_bert_layer(shop_config, tmp_path,
     for batch in ds.take(3):
         model.train_step(batch)
     after_top, after_bottom = layer_weights(enc, -1), layer_weights(enc, 0)
-    assert any(not np.array_equal(a, b) for a, b in zip(before_top, after_top)), "top layer did not train"
-    assert all(np.array_equal(a, b) for a, b in zip(before_bottom, after_bottom)), "bottom layer changed"
+    assert any(not np.array_equal(a, b) for a, b in zip(before_top, after_top)), (
+        "top layer did not train"
+    )
+    assert all(np.array_equal(a, b) for a, b in zip(before_bottom, after_bottom)), (
+        "bottom layer changed"
+    )
     assert tf.reduce_all(tf.math.is_finite(model.all_item_embeddings()))

@@ -22,13 +22,16 @@ def make_shop(seed=0, days=30, users=40, items=60):
     for s in range(users * 6):
         user = f"u{rng.integers(users)}"
         t = start + pd.Timedelta(minutes=int(rng.integers(days * 24 * 60)))
-        query = rng.choice(["red shoes", "frying pan", "mug", "tent", "lamp", "sofa", "kettle", "", ""])
+        query = rng.choice(
+            ["red shoes", "frying pan", "mug", "tent", "lamp", "sofa", "kettle", "", ""]
+        )
         for pos in range(1, 4):
             item = item_ids[rng.integers(items)]
             rows.append((user, item, "impression", t, query, pos, f"s{s}"))
             if rng.random() < 0.4:
                 rows.append((user, item, "click", t + pd.Timedelta(seconds=5), query, pos, f"s{s}"))
     events = pd.DataFrame(
-        rows, columns=["user_id", "item_id", "event", "timestamp", "query", "position", "session_id"]
+        rows,
+        columns=["user_id", "item_id", "event", "timestamp", "query", "position", "session_id"],
     )
     return items_df, events

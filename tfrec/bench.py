@@ -82,8 +82,12 @@ def bench_training(cfg: Config, steps: int = 8, warmup: int = 2, batch_size: int
         }
         del model
     base = results["frozen"]["examples_per_s"]
-    echo(f"[bench] retrieval training, batch {batch_size}, {steps} timed steps, checkpoint {cfg.text.checkpoint}")
-    echo(f"[bench] {'mode':14s} {'examples/s':>11s} {'ratio':>7s} {'trainable':>11s} {'peak RSS MiB':>13s}")
+    echo(
+        f"[bench] retrieval training, batch {batch_size}, {steps} timed steps, checkpoint {cfg.text.checkpoint}"
+    )
+    echo(
+        f"[bench] {'mode':14s} {'examples/s':>11s} {'ratio':>7s} {'trainable':>11s} {'peak RSS MiB':>13s}"
+    )
     for mode, r in results.items():
         r["ratio_to_frozen"] = r["examples_per_s"] / base
         echo(
@@ -101,7 +105,9 @@ def bench_encoding(cfg: Config, n: int = 512) -> dict:
     texts = (data.catalog.titles[1:] * (n // max(len(data.catalog) - 1, 1) + 1))[:n]
     results = {}
     for trim in (False, True):
-        enc = TextEncoder(cfg.text.checkpoint, cfg.text.max_length, cfg.text.pooling, trim_padding=trim)
+        enc = TextEncoder(
+            cfg.text.checkpoint, cfg.text.max_length, cfg.text.pooling, trim_padding=trim
+        )
         enc.encode_texts(texts[:64], batch_size=64, progress=False)  # warm-up: trace, build
         t0 = time.perf_counter()
         enc.encode_texts(texts, batch_size=cfg.text.encode_batch_size, progress=False)

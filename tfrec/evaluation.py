@@ -157,16 +157,16 @@ def bm25_scorer(data: PreparedData) -> Scorer:
     c = data.catalog
     docs = [f"{c.texts[i]} {c.categories[i]} {c.brands[i]}" for i in range(len(c))]
     bm25 = BM25(docs)
-    return lambda inst: np.stack([bm25.scores(q) for q in inst["query"]]) if len(inst) else np.zeros((0, len(c)))
+    return lambda inst: (
+        np.stack([bm25.scores(q) for q in inst["query"]]) if len(inst) else np.zeros((0, len(c)))
+    )
 
 
 def _normalise(x: np.ndarray) -> np.ndarray:
     return x / np.maximum(np.linalg.norm(x, axis=-1, keepdims=True), 1e-12)
 
 
-def zero_shot_scorer(
-    data: PreparedData, item_text: np.ndarray, query_text: np.ndarray
-) -> Scorer:
+def zero_shot_scorer(data: PreparedData, item_text: np.ndarray, query_text: np.ndarray) -> Scorer:
     """The pretrained encoder with no training: cosine of query text (search) or of the mean
     history item text (feed; popularity for users without history) with item text."""
     items = _normalise(item_text)
@@ -332,7 +332,9 @@ def write_report(
             parts.append(_html_table(table))
         if curves:
             png = _plot_curves(curves, heading)
-            parts.append(f"<img alt='Recall@K, {html.escape(heading)}' src='data:image/png;base64,{png}'>")
+            parts.append(
+                f"<img alt='Recall@K, {html.escape(heading)}' src='data:image/png;base64,{png}'>"
+            )
     parts.append("</body></html>")
     path = out_dir / "index.html"
     path.write_text("\n".join(parts), encoding="utf-8")
@@ -354,7 +356,9 @@ def _html_table(table: pd.DataFrame) -> str:
         for c in cols:
             v = row[c]
             text = f"{v:.4f}" if isinstance(v, float) else html.escape(str(v))
-            cls = " class='best'" if c in metric_cols and best.get((row.get("slice"), c)) == v else ""
+            cls = (
+                " class='best'" if c in metric_cols and best.get((row.get("slice"), c)) == v else ""
+            )
             cells.append(f"<td{cls}>{text}</td>")
         out.append("<tr>" + "".join(cells) + "</tr>")
     out.append("</table>")
@@ -406,17 +410,24 @@ def evaluate_run(cfg, run, data: PreparedData | None = None, model=None) -> dict
             continue
         table = metrics_table(res, task, ev.ks)
         tables.append(table)
-        label = "held-out searches (query -> items)" if task == "search" else "held-out home feed (user -> next items)"
+        label = (
+            "held-out searches (query -> items)"
+            if task == "search"
+            else "held-out home feed (user -> next items)"
+        )
         sections.append((f"{task}: {label}, {res['instances']} instances", table, res["curves"]))
 
     if tables:
         full = pd.concat(tables, ignore_index=True)
-        with pd.option_context("display.width", 200, "display.max_columns", 30, "display.float_format", "{:.4f}".format):
+        with pd.option_context(
+            "display.width", 200, "display.max_columns", 30, "display.float_format", "{:.4f}".format
+        ):
             echo("[evaluate] test split, whole catalog (" + str(len(data.catalog) - 1) + " items)")
             echo(full.to_string(index=False))
     metrics = {
         "retrieval": {
-            task: {"instances": r["instances"], "slices": r["slices"]} for task, r in results.items()
+            task: {"instances": r["instances"], "slices": r["slices"]}
+            for task, r in results.items()
         }
     }
     run.metrics.parent.mkdir(parents=True, exist_ok=True)

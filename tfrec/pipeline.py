@@ -83,7 +83,9 @@ def stage_data(cfg: Config, run: RunDir) -> dict:
         frame = getattr(shop, name)
         if frame is not None:
             frame.to_parquet(run.clean / f"{name}.parquet", index=False)
-    data = prepare_data(shop.items, shop.events, cfg.data.split, cfg.retrieval.price_buckets)
+    data = prepare_data(
+        shop.items, shop.events, cfg.data.split, cfg.retrieval.price_buckets, cfg.data.item_features
+    )
     report = {
         "validation": shop.report.to_dict(),
         "split": data.summary(),
@@ -119,7 +121,9 @@ def load_prepared(cfg: Config, run: RunDir):
         )
     items = pd.read_parquet(items_path)
     events = pd.read_parquet(run.clean / "events.parquet")
-    return prepare_data(items, events, cfg.data.split, cfg.retrieval.price_buckets)
+    return prepare_data(
+        items, events, cfg.data.split, cfg.retrieval.price_buckets, cfg.data.item_features
+    )
 
 
 def run_stages(cfg: Config, stages: list[str] | None = None) -> None:
@@ -137,6 +141,10 @@ def run_stages(cfg: Config, stages: list[str] | None = None) -> None:
             from tfrec.retrieval_training import train_retrieval
 
             train_retrieval(cfg, run)
+        elif stage == "ranking":
+            from tfrec.ranking_training import train_ranking
+
+            train_ranking(cfg, run)
         elif stage == "evaluate":
             from tfrec.evaluation import evaluate_run
 

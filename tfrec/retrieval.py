@@ -53,6 +53,9 @@ class RetrievalModel(tfrs.Model):
         train_text: bool. Embed text with the live encoder during training. Defaults to False.
         item_text_encoder: a separate `TextEncoder` for items (towers do not share BERT), or
             None to share `text_encoder`.
+        item_extra_categorical: np.ndarray [N, C] int or None. Config-declared categorical
+            item features.
+        item_extra_numeric: np.ndarray [N, M] float or None. Config-declared numeric features.
     """
 
     def __init__(
@@ -72,6 +75,8 @@ class RetrievalModel(tfrs.Model):
         item_texts: list[str] | None = None,
         train_text: bool = False,
         item_text_encoder=None,
+        item_extra_categorical: np.ndarray | None = None,
+        item_extra_numeric: np.ndarray | None = None,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -100,6 +105,15 @@ class RetrievalModel(tfrs.Model):
         self.item_category = table("item_category", item_category, tf.int64)
         self.item_brand = table("item_brand", item_brand, tf.int64)
         self.item_price_bucket = table("item_price_bucket", item_price_bucket, tf.int64)
+        n = self.num_items
+        if item_extra_categorical is None:
+            item_extra_categorical = np.zeros((n, 0), np.int64)
+        if item_extra_numeric is None:
+            item_extra_numeric = np.zeros((n, 0), np.float32)
+        self.item_extra_categorical = table(
+            "item_extra_categorical", item_extra_categorical, tf.int64
+        )
+        self.item_extra_numeric = table("item_extra_numeric", item_extra_numeric, tf.float32)
         if query_text_table is None:
             query_text_table = np.zeros((1, self.text_dim), np.float32)
         self.query_text_table = table("query_text_table", query_text_table, tf.float32)
@@ -127,6 +141,8 @@ class RetrievalModel(tfrs.Model):
             "category": tf.gather(self.item_category, item_idx),
             "brand": tf.gather(self.item_brand, item_idx),
             "price_bucket": tf.gather(self.item_price_bucket, item_idx),
+            "extra_categorical": tf.gather(self.item_extra_categorical, item_idx),
+            "extra_numeric": tf.gather(self.item_extra_numeric, item_idx),
         }
 
     def item_embeddings(self, item_idx: tf.Tensor, training: bool = False) -> tf.Tensor:
@@ -228,6 +244,10 @@ def build_retrieval_model(
         brand_vocab_size=len(catalog.brand_vocab),
         num_price_buckets=len(catalog.price_boundaries) + 2,
         feature_dim=r.id_embedding_dim,
+        extra_categorical_vocab_sizes=[len(v) for v in catalog.extra_categorical_vocabs],
+        num_numeric_features=catalog.extra_numeric.shape[1]
+        if catalog.extra_numeric is not None
+        else 0,
         name="item_tower",
     )
     query_tower = QueryTower(
@@ -255,6 +275,8 @@ def build_retrieval_model(
         item_texts=catalog.texts,
         train_text=cfg.text.mode != "frozen",
         item_text_encoder=item_text_encoder,
+        item_extra_categorical=catalog.extra_categorical,
+        item_extra_numeric=catalog.extra_numeric,
     )
     optimizers = {
         "adam": keras.optimizers.Adam,

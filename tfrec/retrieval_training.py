@@ -30,7 +30,9 @@ from tfrec.retrieval import RetrievalModel, build_retrieval_model
 VAL_METRIC = "val_recall_at_100"
 
 
-def frozen_text_tables(cfg: Config, data: PreparedData, encoder=None) -> tuple[np.ndarray, np.ndarray]:
+def frozen_text_tables(
+    cfg: Config, data: PreparedData, encoder=None
+) -> tuple[np.ndarray, np.ndarray]:
     """Frozen-encoder embeddings of every item text and every known query, from the on-disk
     cache (computed once per checkpoint, max_length, pooling and text). Row 0 of each is zeros
     (padding item / no query)."""
@@ -101,7 +103,12 @@ class ValidationRecall(keras.callbacks.Callback):
         values = []
         for task in ("search", "feed"):
             res = evaluate_scorers(
-                self.data, scorer, task, "val", ks=[self.k], max_instances=self.max_instances,
+                self.data,
+                scorer,
+                task,
+                "val",
+                ks=[self.k],
+                max_instances=self.max_instances,
                 curve_k=1,
             )
             m = res["slices"].get("all", {}).get("trained")
@@ -169,7 +176,10 @@ def train_retrieval(cfg: Config, run: RunDir, data: PreparedData | None = None) 
     )
     model = build_model_for_run(cfg, data, strategy)
     train = retrieval_dataset(
-        data, "train", r.batch_size, seed=cfg.training.seed,
+        data,
+        "train",
+        r.batch_size,
+        seed=cfg.training.seed,
         history_example_weight=r.history_example_weight,
     )
     with strategy.scope():
@@ -180,12 +190,18 @@ def train_retrieval(cfg: Config, run: RunDir, data: PreparedData | None = None) 
     callbacks = [
         ValidationRecall(data, k=100),
         keras.callbacks.EarlyStopping(
-            monitor=VAL_METRIC, mode="max", patience=r.early_stopping_patience,
-            restore_best_weights=True, verbose=1,
+            monitor=VAL_METRIC,
+            mode="max",
+            patience=r.early_stopping_patience,
+            restore_best_weights=True,
+            verbose=1,
         ),
         keras.callbacks.ModelCheckpoint(
-            str(out / "checkpoints" / "best"), monitor=VAL_METRIC, mode="max",
-            save_best_only=True, save_weights_only=True,
+            str(out / "checkpoints" / "best"),
+            monitor=VAL_METRIC,
+            mode="max",
+            save_best_only=True,
+            save_weights_only=True,
         ),
         keras.callbacks.BackupAndRestore(str(out / "backup"), save_freq=r.backup_every_steps),
         ResumeReporter("retrieval"),
@@ -214,7 +230,9 @@ def save_retrieval_model(model: RetrievalModel, out: Path) -> None:
     np.save(out / "item_embeddings.npy", model.all_item_embeddings())
 
 
-def load_retrieval_model(cfg: Config, run: RunDir, data: PreparedData | None = None) -> RetrievalModel:
+def load_retrieval_model(
+    cfg: Config, run: RunDir, data: PreparedData | None = None
+) -> RetrievalModel:
     """Rebuild the model of a run and restore its trained weights."""
     data = data or load_prepared(cfg, run)
     weights = run.retrieval / "model" / "weights"

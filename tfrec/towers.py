@@ -34,6 +34,10 @@ class ItemTower(keras.layers.Layer):
         num_price_buckets: int. Price buckets including bucket 0 (unknown).
         feature_dim: int. Size of the category, brand and price embeddings. Defaults to 32.
         text_dropout: float. Dropout on the text embedding while training. Defaults to 0.1.
+        extra_categorical_vocab_sizes: list of int. Vocabulary size of each config-declared
+            categorical feature (input `extra_categorical` [B, C]). Defaults to none.
+        num_numeric_features: int. Number of config-declared numeric features (input
+            `extra_numeric` [B, M], standardised). Defaults to 0.
 
     Example:
 
@@ -53,11 +57,19 @@ class ItemTower(keras.layers.Layer):
         num_price_buckets: int,
         feature_dim: int = 32,
         text_dropout: float = 0.1,
+        extra_categorical_vocab_sizes: list[int] = (),
+        num_numeric_features: int = 0,
         **kwargs,
     ):
         super().__init__(**kwargs)
         self.embedding_dim = embedding_dim
         self.projection_layers = list(projection_layers)
+        self.extra_categorical_vocab_sizes = list(extra_categorical_vocab_sizes)
+        self.num_numeric_features = num_numeric_features
+        self.extra_embeddings = [
+            keras.layers.Embedding(size, feature_dim, name=f"extra_categorical_{i}")
+            for i, size in enumerate(self.extra_categorical_vocab_sizes)
+        ]
         self.category_vocab_sizes = list(category_vocab_sizes)
         self.brand_vocab_size = brand_vocab_size
         self.num_price_buckets = num_price_buckets
@@ -80,6 +92,11 @@ class ItemTower(keras.layers.Layer):
         parts += [emb(category[..., i]) for i, emb in enumerate(self.category_embeddings)]
         parts.append(self.brand_embedding(tf.cast(inputs["brand"], tf.int64)))
         parts.append(self.price_embedding(tf.cast(inputs["price_bucket"], tf.int64)))
+        if self.extra_embeddings:
+            extra = tf.cast(inputs["extra_categorical"], tf.int64)
+            parts += [emb(extra[..., i]) for i, emb in enumerate(self.extra_embeddings)]
+        if self.num_numeric_features:
+            parts.append(tf.cast(inputs["extra_numeric"], tf.float32))
         x = tf.concat(parts, axis=-1)
         for layer in self.hidden:
             x = layer(x)
@@ -96,6 +113,8 @@ class ItemTower(keras.layers.Layer):
                 "num_price_buckets": self.num_price_buckets,
                 "feature_dim": self.feature_dim,
                 "text_dropout": self.text_dropout,
+                "extra_categorical_vocab_sizes": self.extra_categorical_vocab_sizes,
+                "num_numeric_features": self.num_numeric_features,
             }
         )
         return config

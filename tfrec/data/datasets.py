@@ -45,9 +45,7 @@ class Vocabulary:
 
     def lookup(self, ids) -> np.ndarray:
         index = self._index
-        return np.fromiter(
-            (index.get(str(v), PAD) for v in ids), dtype=np.int64, count=len(ids)
-        )
+        return np.fromiter((index.get(str(v), PAD) for v in ids), dtype=np.int64, count=len(ids))
 
     def __contains__(self, value: str) -> bool:
         return value in self._index
@@ -70,6 +68,12 @@ class Catalog:
     categories: list[str] = field(default_factory=list)
     brands: list[str] = field(default_factory=list)
     prices: np.ndarray | None = None
+    # config-declared extra features: categorical -> [N, C] indices (one vocabulary per column),
+    # numeric -> [N, M] standardised values (missing = 0, the mean); text is appended to `texts`
+    extra_categorical: np.ndarray | None = None
+    extra_categorical_vocabs: list[Vocabulary] = field(default_factory=list)
+    extra_numeric: np.ndarray | None = None
+    extra_feature_names: dict[str, list[str]] = field(default_factory=dict)
 
     def __len__(self) -> int:
         return len(self.item_ids)
@@ -190,30 +194,92 @@ def assign_splits(events: pd.DataFrame, split: SplitConfig) -> tuple[pd.Series, 
 def _split_category(path: str) -> list[str]:
     parts = [p.strip() for p in str(path).split(CATEGORY_SEPARATOR.strip()) if p.strip()]
     # each level is keyed by its full prefix so "Men > Shoes" and "Women > Shoes" differ
-    return [CATEGORY_SEPARATOR.join(parts[: i + 1]) for i in range(min(len(parts), CATEGORY_LEVELS))]
+    return [
+        CATEGORY_SEPARATOR.join(parts[: i + 1]) for i in range(min(len(parts), CATEGORY_LEVELS))
+    ]
 
 
-def item_text(title: str, description: str | None) -> str:
-    """The text the item tower reads: title, then the description when there is one."""
-    title = str(title).strip()
-    if description is None or (isinstance(description, float) and np.isnan(description)):
-        return title
-    description = str(description).strip()
-    return f"{title}. {description}" if description else title
+def _present(value) -> bool:
+    return (
+        value is not None
+        and not (isinstance(value, float) and np.isnan(value))
+        and str(value).strip() != ""
+    )
 
 
-def build_catalog(items: pd.DataFrame, price_buckets: int = 10) -> tuple[Catalog, Vocabulary]:
+def item_text(title: str, description: str | None, extras: dict[str, str] | None = None) -> str:
+    """The text the item tower reads: title, then the description when there is one, then
+    config-declared text features as `name: value`."""
+    parts = [str(title).strip()]
+    if _present(description):
+        parts.append(str(description).strip())
+    for name, value in (extras or {}).items():
+        if _present(value):
+            parts.append(f"{name}: {str(value).strip()}")
+    return ". ".join(parts)
+
+
+def _extra_features(items: pd.DataFrame, item_features: dict[str, str]) -> dict:
+    """Declared extra item columns, encoded for the item tower."""
+    missing = [c for c in item_features if c not in items]
+    if missing:
+        raise ValueError(
+            f"data.item_features declares {missing} but the items table has no such column "
+            f"(columns: {', '.join(items.columns)})"
+        )
+    cat_cols = [c for c, k in item_features.items() if k == "categorical"]
+    num_cols = [c for c, k in item_features.items() if k == "numeric"]
+    text_cols = [c for c, k in item_features.items() if k == "text"]
+    n = len(items) + 1
+    out: dict = {"names": {"categorical": cat_cols, "numeric": num_cols, "text": text_cols}}
+    vocabs, cat = [], np.zeros((n, len(cat_cols)), dtype=np.int64)
+    for j, col in enumerate(cat_cols):
+        values = items[col].where(items[col].notna(), None)
+        v = Vocabulary(values.dropna().astype(str))
+        vocabs.append(v)
+        cat[1:, j] = [v.lookup([x])[0] if x is not None else PAD for x in values]
+    num = np.zeros((n, len(num_cols)), dtype=np.float32)
+    for j, col in enumerate(num_cols):
+        values = pd.to_numeric(items[col], errors="coerce")
+        bad = values.isna() & items[col].notna()
+        if bad.any():
+            row = int(np.flatnonzero(bad.to_numpy())[0])
+            raise ValueError(
+                f"numeric item feature {col!r} has non-numeric values, e.g. "
+                f"{items[col].iloc[row]!r} for item {items['item_id'].iloc[row]!r}"
+            )
+        x = values.to_numpy(dtype=np.float64)
+        mean, std = (
+            np.nanmean(x) if (~np.isnan(x)).any() else 0.0,
+            np.nanstd(x) if (~np.isnan(x)).any() else 1.0,
+        )
+        num[1:, j] = np.nan_to_num((x - mean) / (std or 1.0))
+    out.update(categorical=cat, vocabs=vocabs, numeric=num)
+    out["text"] = [{c: items[c].iloc[i] for c in text_cols} for i in range(len(items))]
+    return out
+
+
+def build_catalog(
+    items: pd.DataFrame, price_buckets: int = 10, item_features: dict[str, str] | None = None
+) -> tuple[Catalog, Vocabulary]:
     """Arrays for the item tower, aligned with the item vocabulary (row 0 = padding)."""
     if items.empty:
         raise ValueError("the catalog is empty: items has no rows")
     items = items.reset_index(drop=True)
     vocab = Vocabulary(items["item_id"])
     n = len(vocab)
+    extras = _extra_features(items, item_features or {})
     descriptions = items["description"] if "description" in items else [None] * len(items)
-    texts = [""] + [item_text(t, d) for t, d in zip(items["title"], descriptions)]
+    texts = [""] + [
+        item_text(t, d, x) for t, d, x in zip(items["title"], descriptions, extras["text"])
+    ]
     titles = [""] + items["title"].astype(str).tolist()
 
-    cats = items["category"].fillna("").astype(str) if "category" in items else pd.Series([""] * len(items))
+    cats = (
+        items["category"].fillna("").astype(str)
+        if "category" in items
+        else pd.Series([""] * len(items))
+    )
     levels = [_split_category(c) for c in cats]
     cat_vocabs = []
     cat_idx = np.zeros((n, CATEGORY_LEVELS), dtype=np.int64)
@@ -223,7 +289,9 @@ def build_catalog(items: pd.DataFrame, price_buckets: int = 10) -> tuple[Catalog
         cat_vocabs.append(v)
         cat_idx[1:, lvl] = [v.lookup([c])[0] if c is not None else PAD for c in col]
 
-    brands = items["brand"].fillna("").astype(str) if "brand" in items else pd.Series([""] * len(items))
+    brands = (
+        items["brand"].fillna("").astype(str) if "brand" in items else pd.Series([""] * len(items))
+    )
     brand_vocab = Vocabulary(brands[brands != ""])
     brand_idx = np.zeros(n, dtype=np.int64)
     brand_idx[1:] = brand_vocab.lookup(brands.tolist())
@@ -241,7 +309,9 @@ def build_catalog(items: pd.DataFrame, price_buckets: int = 10) -> tuple[Catalog
         boundaries = np.array([], dtype=np.float64)
     bucket = np.zeros(n, dtype=np.int64)
     # bucket 0 = unknown price, 1..B = quantile buckets
-    bucket[1:] = np.where(np.isnan(price), 0, np.searchsorted(boundaries, np.log1p(np.nan_to_num(price))) + 1)
+    bucket[1:] = np.where(
+        np.isnan(price), 0, np.searchsorted(boundaries, np.log1p(np.nan_to_num(price))) + 1
+    )
 
     created = (
         pd.to_datetime(items["created_at"], errors="coerce").to_numpy(dtype="datetime64[ns]")
@@ -263,6 +333,10 @@ def build_catalog(items: pd.DataFrame, price_buckets: int = 10) -> tuple[Catalog
         categories=[""] + cats.tolist(),
         brands=[""] + brands.tolist(),
         prices=np.concatenate([[np.nan], price]),
+        extra_categorical=extras["categorical"],
+        extra_categorical_vocabs=extras["vocabs"],
+        extra_numeric=extras["numeric"],
+        extra_feature_names=extras["names"],
     )
     return catalog, vocab
 
@@ -276,9 +350,7 @@ def _strength(events: pd.DataFrame) -> np.ndarray:
     return events["event"].map(EVENT_STRENGTH).fillna(1).to_numpy(dtype=np.int64)
 
 
-def _histories(
-    positives: pd.DataFrame, at: pd.DataFrame, max_history: int
-) -> np.ndarray:
+def _histories(positives: pd.DataFrame, at: pd.DataFrame, max_history: int) -> np.ndarray:
     """For each row of `at` (user_idx, timestamp): the user's last `max_history` distinct positive
     items strictly before that time, most recent last, left-padded with 0."""
     out = np.zeros((len(at), max_history), dtype=np.int64)
@@ -323,9 +395,12 @@ def prepare_data(
     events: pd.DataFrame,
     split: SplitConfig,
     price_buckets: int = 10,
+    item_features: dict[str, str] | None = None,
 ) -> PreparedData:
-    """Build vocabularies, examples and evaluation instances from clean contract tables."""
-    catalog, item_vocab = build_catalog(items, price_buckets)
+    """Build vocabularies, examples and evaluation instances from clean contract tables.
+    `item_features` are the config-declared extra item columns (name -> categorical, numeric
+    or text)."""
+    catalog, item_vocab = build_catalog(items, price_buckets, item_features)
     ev = events.copy()
     ev["query"] = _query_column(ev)
     if "session_id" not in ev:
@@ -355,8 +430,21 @@ def prepare_data(
     ex["history"] = list(_histories(positives, ex[["user_id", "timestamp"]], split.max_history))
     ex["weight"] = 1.0
     retrieval = ex[
-        ["split", "timestamp", "session_id", "user_id", "user_idx", "query", "query_idx",
-         "history", "item_id", "item_idx", "event", "strength", "weight"]
+        [
+            "split",
+            "timestamp",
+            "session_id",
+            "user_id",
+            "user_idx",
+            "query",
+            "query_idx",
+            "history",
+            "item_id",
+            "item_idx",
+            "event",
+            "strength",
+            "weight",
+        ]
     ]
 
     train = retrieval[retrieval.split == "train"]
@@ -393,8 +481,17 @@ def _search_instances(retrieval: pd.DataFrame, split: str) -> pd.DataFrame:
     part = retrieval[(retrieval.split == split) & (retrieval.query_idx > 0)]
     if part.empty:
         return pd.DataFrame(
-            columns=["session_id", "query", "query_idx", "user_id", "user_idx", "timestamp",
-                     "history", "positives", "gains"]
+            columns=[
+                "session_id",
+                "query",
+                "query_idx",
+                "user_id",
+                "user_idx",
+                "timestamp",
+                "history",
+                "positives",
+                "gains",
+            ]
         )
     rows = []
     for (session, query), g in part.groupby(["session_id", "query"], sort=False):
@@ -457,8 +554,19 @@ def _feed_instances(
 def _impression_examples(ev: pd.DataFrame) -> pd.DataFrame:
     """One row per impression with the labels that followed in the same session and query."""
     imp = ev[ev["event"] == "impression"]
-    cols = ["split", "timestamp", "session_id", "user_id", "query", "item_id", "item_idx",
-            "position", "click", "add_to_cart", "purchase"]
+    cols = [
+        "split",
+        "timestamp",
+        "session_id",
+        "user_id",
+        "query",
+        "item_id",
+        "item_idx",
+        "position",
+        "click",
+        "add_to_cart",
+        "purchase",
+    ]
     if imp.empty:
         return pd.DataFrame(columns=cols)
     key = ["session_id", "query", "item_id"]
@@ -489,7 +597,11 @@ def retrieval_features(data: PreparedData, frame: pd.DataFrame) -> dict[str, np.
         if len(frame)
         else np.zeros((0, data.max_history), dtype=np.int64)
     )
-    query_idx = frame["query_idx"].to_numpy(dtype=np.int64) if "query_idx" in frame else np.zeros(len(frame), np.int64)
+    query_idx = (
+        frame["query_idx"].to_numpy(dtype=np.int64)
+        if "query_idx" in frame
+        else np.zeros(len(frame), np.int64)
+    )
     return {
         "query": np.array([data.queries[i] for i in query_idx], dtype=object),
         "query_idx": query_idx,
