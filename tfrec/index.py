@@ -421,3 +421,176 @@ def load_scann_savedmodel(path: str | Path):
     from scann import scann_ops  # noqa: F401  (registers the Scann ops)
 
     return tf.saved_model.load(str(path))
+
+
+# --------------------------------------------------------------------------------------------
+# The index of a run: `tfrec index build|add|eval CONFIG` and the `index` stage
+# --------------------------------------------------------------------------------------------
+
+
+def index_dir(run) -> Path:
+    return Path(run.root) / "index"
+
+
+def run_query_embeddings(data, model, limit: int = 2000) -> np.ndarray:
+    """Query-side embeddings of the run's held-out searches and feed users (real queries for
+    measuring recall; cached query text, so no BERT forward)."""
+    from tfrec.data.datasets import retrieval_features
+
+    out = []
+    for split in ("val", "test"):
+        for frame in (data.search_eval.get(split), data.feed_eval.get(split)):
+            if frame is None or len(frame) == 0:
+                continue
+            feats = retrieval_features(data, frame.head(limit))
+            feats.pop("query")
+            out.append(model.query_embeddings(feats).numpy())
+    return np.concatenate(out)[:limit] if out else np.zeros((0, 1), np.float32)
+
+
+def build_index_for_run(cfg, run, data=None, model=None, echo=print) -> ItemIndex:
+    """Embed the catalog with the run's model, build the index, save it to `<run>/index`."""
+    from tfrec.pipeline import load_prepared
+    from tfrec.retrieval_training import load_retrieval_model
+
+    data = data or load_prepared(cfg, run)
+    model = model or load_retrieval_model(cfg, run, data)
+    embeddings = model.all_item_embeddings()[1:]
+    queries = run_query_embeddings(data, model, cfg.index.eval_queries)
+    index = ItemIndex.build(
+        embeddings, data.catalog.item_ids[1:], cfg.index, queries if len(queries) else None, echo
+    )
+    path = index.save(index_dir(run))
+    echo(f"[index] saved to {path} (scann/ pybind serialization, savedmodel/ ScaNN ops)")
+    return index
+
+
+def index_for_run(cfg, run, data, model, echo=print) -> ItemIndex:
+    """The run's saved index when it matches the model, else a freshly built one."""
+    path = index_dir(run)
+    if (path / "params.json").exists():
+        index = ItemIndex.load(path)
+        dim = int(model.item_tower.embedding_dim)
+        catalog = set(data.catalog.item_ids[1:])
+        if index.embeddings.shape[1] == dim and catalog <= set(index.item_ids):
+            echo(f"[index] using {path} ({len(index)} items)")
+            return index
+        echo(f"[index] {path} does not match the model; rebuilding")
+    return build_index_for_run(cfg, run, data, model, echo)
+
+
+def read_new_items(cfg, path: str | Path):
+    """New items in the data contract (CSV, Parquet or JSON Lines), validated."""
+    from tfrec.data import schema
+    from tfrec.data.readers import read_table
+    from tfrec.data.validation import DataReport, DataValidationError, validate_items
+
+    report = DataReport()
+    frame = read_table(Path(path), schema.ITEMS, report=report)
+    clean, violations = validate_items(frame, str(path), cfg.data, report)
+    if violations:
+        raise DataValidationError(violations)
+    return clean.reset_index(drop=True)
+
+
+def add_items_for_run(cfg, run, items_path: str | Path, echo=print) -> ItemIndex:
+    """Cold start: embed new items from their text and features with the trained item tower
+    (no retraining) and upsert them into the run's index. Added items are kept in
+    `<run>/index/added_items.parquet` (the server shows their titles)."""
+    import pandas as pd
+
+    from tfrec.export import RetrievalServingModule
+    from tfrec.pipeline import load_prepared
+    from tfrec.retrieval_training import load_retrieval_model, make_text_encoder
+
+    items = read_new_items(cfg, items_path)
+    data = load_prepared(cfg, run)
+    model = load_retrieval_model(cfg, run, data)
+    model.attach_text_encoder(make_text_encoder(cfg, mode="frozen"))
+    index = index_for_run(cfg, run, data, model, echo)
+    module = RetrievalServingModule(model, data, index, max_k=1, use_scann=False)
+    embeddings = item_embeddings_from_features(module, items)
+    t0 = time.time()
+    new = index.add(items["item_id"].astype(str).tolist(), embeddings)
+    echo(
+        f"[index] added {new} new and updated {len(items) - new} items from {items_path} "
+        f"in {time.time() - t0:.2f} s (ScaNN upsert); index now holds {len(index)} items"
+    )
+    previous = index_dir(run) / "added_items.parquet"
+    if previous.exists():
+        old = pd.read_parquet(previous)
+        items = pd.concat([old[~old.item_id.isin(items.item_id)], items], ignore_index=True)
+    index.save(index_dir(run))
+    items.to_parquet(index_dir(run) / "added_items.parquet", index=False)
+    return index
+
+
+def item_embeddings_from_features(module, items) -> np.ndarray:
+    """Item-tower embeddings of contract item rows through the export's `item_encoder`."""
+    import tensorflow as tf
+
+    def col(name, default=""):
+        if name not in items:
+            return tf.constant([default] * len(items))
+        return tf.constant(items[name].fillna(default).astype(str).tolist())
+
+    price = (
+        items["price"].astype("float64").to_numpy(np.float32)
+        if "price" in items
+        else np.full(len(items), np.nan, np.float32)
+    )
+    out = []
+    for start in range(0, len(items), 256):
+        part = slice(start, start + 256)
+        res = module.item_encoder(
+            col("item_id")[part],
+            col("title")[part],
+            col("description")[part],
+            col("category")[part],
+            col("brand")[part],
+            tf.constant(price[part]),
+        )
+        out.append(res["embedding"].numpy())
+    return np.concatenate(out) if out else np.zeros((0, module.embedding_dim), np.float32)
+
+
+def eval_index_for_run(cfg, run, echo=print) -> dict:
+    """Recall@10 and queries/s of the run's index against exact search on the run's queries."""
+    from tfrec.pipeline import load_prepared
+    from tfrec.retrieval_training import load_retrieval_model
+
+    index = ItemIndex.load(index_dir(run))
+    data = load_prepared(cfg, run)
+    model = load_retrieval_model(cfg, run, data)
+    queries = run_query_embeddings(data, model, cfg.index.eval_queries)
+    if len(queries) == 0:
+        queries = synthetic_queries(index.embeddings, cfg.index.eval_queries, cfg.index.seed)
+    res = compare_with_brute_force(index, queries)
+    echo(
+        f"[index] {index.params.mode}, {len(index)} items, {len(queries)} queries: recall@10 "
+        f"{res['recall_at_10']:.4f}; {res['index_qps']:.0f} queries/s vs brute force "
+        f"{res['brute_force_qps']:.0f} queries/s (x{res['speedup']:.2f})"
+    )
+    return res
+
+
+def compare_with_brute_force(index: ItemIndex, queries: np.ndarray, k: int = RECALL_K) -> dict:
+    """Recall@k and single-query throughput of `index` against exact numpy search."""
+    queries = np.ascontiguousarray(queries, dtype=np.float32)
+    exact = exact_top_k(index.embeddings, queries, k)
+    recall = index.recall(queries, exact, k)
+
+    def qps(fn) -> float:
+        t0 = time.perf_counter()
+        for q in queries:
+            fn(q[None])
+        return len(queries) / (time.perf_counter() - t0)
+
+    index_qps = qps(lambda q: index.search_positions(q, k))
+    bf_qps = qps(lambda q: exact_top_k(index.embeddings, q, k))
+    return {
+        "recall_at_10": recall,
+        "index_qps": index_qps,
+        "brute_force_qps": bf_qps,
+        "speedup": index_qps / bf_qps,
+    }

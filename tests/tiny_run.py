@@ -1,0 +1,51 @@
+"""A tiny trained run for export, index and serving tests: tests/tiny_shop.py data, the tiny
+BERT checkpoint as the text encoder, a 16-dim two-tower model trained for one epoch."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import tensorflow as tf
+from tiny_shop import make_shop
+
+import tfrec  # noqa: F401
+from tfrec.config import Config, SplitConfig
+from tfrec.data.datasets import prepare_data, retrieval_dataset
+from tfrec.index import ItemIndex
+from tfrec.pipeline import RunDir
+from tfrec.retrieval import build_retrieval_model
+from tfrec.retrieval_training import frozen_text_tables, make_text_encoder, save_retrieval_model
+
+
+def tiny_config(root: Path, bert_dir: Path) -> Config:
+    cfg = Config(name="tiny", run_dir=str(root / "run"))
+    cfg.text.checkpoint = str(bert_dir)
+    cfg.text.cache_dir = str(root / "cache")
+    cfg.text.max_length = 16
+    cfg.retrieval.embedding_dim = 16
+    cfg.retrieval.projection_layers = [32]
+    cfg.retrieval.id_embedding_dim = 8
+    cfg.data.split = SplitConfig(test_days=5, val_days=5)
+    cfg.export.max_k = 50
+    cfg.index.eval_queries = 50
+    return cfg
+
+
+def make_tiny_run(root: Path, bert_dir: Path):
+    """(cfg, run, data, model, index) of a trained tiny run whose clean tables and weights are
+    on disk (so `load_prepared` and `load_retrieval_model` work on it)."""
+    cfg = tiny_config(root, bert_dir)
+    run = RunDir(cfg.run_path)
+    items, events = make_shop()
+    run.clean.mkdir(parents=True, exist_ok=True)
+    items.to_parquet(run.clean / "items.parquet", index=False)
+    events.to_parquet(run.clean / "events.parquet", index=False)
+    data = prepare_data(items, events, cfg.data.split, cfg.retrieval.price_buckets)
+    encoder = make_text_encoder(cfg, mode="frozen")
+    tf.keras.utils.set_random_seed(0)
+    model = build_retrieval_model(cfg, data, *frozen_text_tables(cfg, data, encoder))
+    model.fit(retrieval_dataset(data, "train", batch_size=32), epochs=1, verbose=0)
+    save_retrieval_model(model, run.retrieval)
+    model.attach_text_encoder(encoder)
+    index = ItemIndex.build(model.all_item_embeddings()[1:], data.catalog.item_ids[1:], cfg.index)
+    return cfg, run, data, model, index

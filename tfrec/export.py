@@ -1,0 +1,455 @@
+"""SavedModel export in TF Serving layout: `tfrec export CONFIG` and the `export` stage.
+
+    runs/<name>/export/models.config                 TF Serving model config (both models)
+                export/tfrec/<version>/              stock TensorFlow ops only
+                export/tfrec_scann/<version>/        `retrieval` runs the ScaNN index in the graph
+
+Signatures (every id is `tf.string`; nothing takes or returns float ids):
+
+- `query_encoder(query [B] string, user_id [B] string, recent_item_ids [B, L] string)
+  -> embedding [B, D]`: raw query text ("" = home feed), the user's id (unknown -> the
+  "anyone" user) and their recent items ("" pads); BERT and its tokenizer run in the graph.
+- `item_encoder(item_id, title, description, category, brand [B] string, price [B] float32)
+  -> embedding [B, D], in_catalog [B] bool`: content only, so items that are not in the catalog
+  (cold start) get an embedding from their text without retraining. `price` NaN = unknown.
+- `retrieval(query, user_id, recent_item_ids, k [] int32) -> item_ids [B, k] string,
+  scores [B, k]` (`tfrec_scann` only, ScaNN ops; `1 <= k <= export.max_k`).
+- `retrieval_bruteforce(...)`: the same with a matmul and `tf.math.top_k` (both models;
+  `serving_default` of `tfrec`).
+- `neighbors(embedding [B, D] float32, k [] int32) -> item_ids, scores`: nearest items of an
+  embedding (ScaNN in `tfrec_scann`, exact in `tfrec`); `/similar` uses it.
+
+TF Serving's predict API needs every input of a signature: send `user_id: [""]` and
+`recent_item_ids: [[""]]` for an anonymous search. `tfrec serve` fills them in when omitted.
+
+Each version directory is written under a temporary name, checked (loaded, every warmup request
+run, top-k compared with the in-process model) and only then renamed to its version number, so
+a server polling `export/<model>/` never sees a half-written version. `assets.extra/` holds
+`tf_serving_warmup_requests` (TF Serving's warmup format, one request per signature) and
+`tfrec.json` (what a server needs to know beyond the signatures).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from pathlib import Path
+
+import numpy as np
+import tensorflow as tf
+
+from tfrec.config import Config
+from tfrec.data.schema import CATEGORY_SEPARATOR
+from tfrec.index import ItemIndex, scann_search
+from tfrec.pipeline import RunDir, echo
+
+OPTIONAL_INPUTS = {"user_id": "", "recent_item_ids": ""}
+WARMUP_FILE = "tf_serving_warmup_requests"
+INFO_FILE = "tfrec.json"
+
+
+class RetrievalServingModule(tf.Module):
+    """The serving graph of a trained retrieval model over an item index.
+
+    Args:
+        model: a `RetrievalModel` with a text encoder attached (`attach_text_encoder`).
+        data: the run's `PreparedData` (vocabularies, catalog features).
+        index: the `ItemIndex` searched (catalog items and items added later).
+        max_k: int. The largest `k` the retrieval signatures accept.
+        use_scann: bool. Search with ScaNN's ops (True) or stock ops only (False).
+    """
+
+    def __init__(self, model, data, index: ItemIndex, max_k: int, use_scann: bool, **kwargs):
+        super().__init__(**kwargs)
+        if model.text_encoder is None:
+            raise ValueError("the model needs a text encoder: call attach_text_encoder() first")
+        catalog = data.catalog
+        self.max_k = max_k
+        self.use_scann = use_scann
+        self.embedding_dim = int(index.embeddings.shape[1])
+        self.index_params = index.params
+        # tracked parts of the model: towers, text encoder and catalog tables
+        self.query_tower = model.query_tower
+        self.item_tower = model.item_tower
+        self.text_encoder = model.text_encoder
+        self.item_text_encoder = model.item_text_encoder
+        # every variable of the model (catalog tables included), not its optimizer
+        self.model_variables = list(model.variables)
+        self._query_embeddings = model.query_embeddings
+        self.user_table = _table(data.user_vocab.values[1:], 1)
+        self.item_table = _table(catalog.item_ids[1:], 1)
+        self.category_tables = [_table(v.values[1:], 1) for v in catalog.category_vocabs]
+        self.brand_table = _table(catalog.brand_vocab.values[1:], 1)
+        self.price_boundaries = tf.constant(np.asarray(catalog.price_boundaries, np.float32))
+        self.index_item_ids = tf.Variable(
+            tf.constant(index.item_ids, tf.string), trainable=False, name="index_item_ids"
+        )
+        self.index_embeddings = tf.Variable(
+            tf.constant(index.embeddings), trainable=False, name="index_embeddings"
+        )
+        if use_scann:
+            self.scann_state = index.scann_module()
+
+    # --- pieces ----------------------------------------------------------------------------
+
+    def _embed_query(self, query, user_id, recent_item_ids):
+        return self._query_embeddings(
+            {
+                "query": query,
+                "user_idx": self.user_table.lookup(user_id),
+                "history": self.item_table.lookup(recent_item_ids),
+            }
+        )
+
+    def _check_k(self, k):
+        tf.debugging.assert_greater_equal(k, 1, message="k must be >= 1")
+        tf.debugging.assert_less_equal(
+            k, tf.constant(self.max_k, tf.int32), message=f"k must be <= {self.max_k}"
+        )
+        return tf.minimum(k, tf.shape(self.index_item_ids)[0])
+
+    def _search(self, embedding, k, scann: bool):
+        k = self._check_k(k)
+        if scann:
+            positions, scores = scann_search(self.scann_state, self.index_params, embedding, k)
+        else:
+            scores = tf.matmul(embedding, self.index_embeddings, transpose_b=True)
+            scores, positions = tf.math.top_k(scores, k=k)
+        return {"item_ids": tf.gather(self.index_item_ids, positions), "scores": scores}
+
+    def _item_features(self, title, description, category, brand, price):
+        title = tf.strings.strip(title)
+        description = tf.strings.strip(description)
+        text = tf.where(
+            tf.strings.length(description) > 0,
+            tf.strings.join([title, description], separator=". "),
+            title,
+        )
+        parts = tf.strings.strip(tf.strings.split(category, CATEGORY_SEPARATOR.strip()))
+        parts = tf.ragged.boolean_mask(parts, tf.strings.length(parts) > 0)
+        levels = []
+        for i, table in enumerate(self.category_tables):
+            key = tf.strings.reduce_join(parts[:, : i + 1], axis=1, separator=CATEGORY_SEPARATOR)
+            present = parts.row_lengths() > i
+            levels.append(tf.where(present, table.lookup(key), tf.zeros_like(present, tf.int64)))
+        known = tf.logical_not(tf.math.is_nan(price))
+        logp = tf.math.log1p(tf.where(known, price, tf.zeros_like(price)))
+        if self.price_boundaries.shape[0]:
+            bucket = tf.searchsorted(self.price_boundaries, logp, side="left")
+        else:
+            bucket = tf.zeros_like(logp, tf.int32)
+        bucket = tf.where(known, tf.cast(bucket, tf.int64) + 1, tf.zeros_like(bucket, tf.int64))
+        # config-declared extra item features are not signature inputs: unknown (0) here
+        n = tf.shape(title)[0]
+        extra_cat = len(getattr(self.item_tower, "extra_categorical_vocab_sizes", []))
+        extra_num = int(getattr(self.item_tower, "num_numeric_features", 0))
+        return {
+            "text_embedding": self.item_text_encoder(text),
+            "category": tf.stack(levels, axis=1),
+            "brand": self.brand_table.lookup(tf.strings.strip(brand)),
+            "price_bucket": bucket,
+            "extra_categorical": tf.zeros([n, extra_cat], tf.int64),
+            "extra_numeric": tf.zeros([n, extra_num], tf.float32),
+        }
+
+    # --- signatures ------------------------------------------------------------------------
+
+    def query_encoder(self, query, user_id, recent_item_ids):
+        return {"embedding": self._embed_query(query, user_id, recent_item_ids)}
+
+    def item_encoder(self, item_id, title, description, category, brand, price):
+        feats = self._item_features(title, description, category, brand, price)
+        return {
+            "embedding": self.item_tower(feats, training=False),
+            "in_catalog": self.item_table.lookup(item_id) > 0,
+        }
+
+    def retrieval(self, query, user_id, recent_item_ids, k):
+        return self._search(self._embed_query(query, user_id, recent_item_ids), k, scann=True)
+
+    def retrieval_bruteforce(self, query, user_id, recent_item_ids, k):
+        return self._search(self._embed_query(query, user_id, recent_item_ids), k, scann=False)
+
+    def neighbors(self, embedding, k):
+        return self._search(embedding, k, scann=self.use_scann)
+
+    def signatures(self) -> dict:
+        """The concrete functions saved as signatures (traced from closures, not attributes, so
+        saving does not trace them a second time)."""
+        query = [
+            tf.TensorSpec([None], tf.string, name="query"),
+            tf.TensorSpec([None], tf.string, name="user_id"),
+            tf.TensorSpec([None, None], tf.string, name="recent_item_ids"),
+        ]
+        k = tf.TensorSpec([], tf.int32, name="k")
+        item = [
+            tf.TensorSpec([None], tf.string, name=name)
+            for name in ("item_id", "title", "description", "category", "brand")
+        ] + [tf.TensorSpec([None], tf.float32, name="price")]
+        specs = {
+            "query_encoder": (self.query_encoder, query),
+            "item_encoder": (self.item_encoder, item),
+            "retrieval_bruteforce": (self.retrieval_bruteforce, [*query, k]),
+            "neighbors": (
+                self.neighbors,
+                [tf.TensorSpec([None, self.embedding_dim], tf.float32, name="embedding"), k],
+            ),
+        }
+        if self.use_scann:
+            specs["retrieval"] = (self.retrieval, [*query, k])
+        sigs = {
+            name: tf.function(fn, input_signature=spec).get_concrete_function()
+            for name, (fn, spec) in specs.items()
+        }
+        sigs["serving_default"] = sigs["retrieval" if self.use_scann else "retrieval_bruteforce"]
+        return sigs
+
+
+def _table(keys: list[str], start: int) -> tf.lookup.StaticHashTable:
+    """string -> int64 index (`start`, `start + 1`, ...); unknown strings -> 0."""
+    keys = [str(k) for k in keys] or ["\x00<none>"]
+    values = np.arange(start, start + len(keys), dtype=np.int64)
+    return tf.lookup.StaticHashTable(
+        tf.lookup.KeyValueTensorInitializer(tf.constant(keys), tf.constant(values)), default_value=0
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# Writing versions
+# --------------------------------------------------------------------------------------------
+
+
+def example_inputs(data, index: ItemIndex, k: int = 10) -> dict[str, dict[str, np.ndarray]]:
+    """One small, valid request per signature (used as TF Serving warmup requests and to check
+    a version before it is published)."""
+    catalog = data.catalog
+    queries = [q for q in data.queries[1:4]] or ["gift"]
+    b = len(queries) + 1
+    users = (data.user_vocab.values[1:2] or ["nobody"]) + [""] * (b - 1)
+    recent = np.array([[catalog.item_ids[1], ""]] + [["", ""]] * (b - 1), dtype=object)
+    q = {
+        "query": np.array([*queries, ""], dtype=object),
+        "user_id": np.array(users[:b], dtype=object),
+        "recent_item_ids": recent,
+    }
+    rows = slice(1, min(4, len(catalog)))
+    price = np.nan_to_num(np.asarray(catalog.prices[rows], np.float32), nan=np.float32("nan"))
+    return {
+        "query_encoder": q,
+        "item_encoder": {
+            "item_id": np.array(catalog.item_ids[rows], dtype=object),
+            "title": np.array(catalog.titles[rows], dtype=object),
+            "description": np.array([""] * len(price), dtype=object),
+            "category": np.array(catalog.categories[rows], dtype=object),
+            "brand": np.array(catalog.brands[rows], dtype=object),
+            "price": price,
+        },
+        "retrieval": {**q, "k": np.int32(k)},
+        "retrieval_bruteforce": {**q, "k": np.int32(k)},
+        "neighbors": {"embedding": index.embeddings[:2], "k": np.int32(k)},
+    }
+
+
+def write_warmup(path: Path, model_name: str, requests: dict[str, dict]) -> None:
+    """`assets.extra/tf_serving_warmup_requests`: a TFRecord of PredictionLogs (TF Serving
+    replays them when it loads the version)."""
+    from tensorflow_serving.apis import model_pb2, predict_pb2, prediction_log_pb2
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with tf.io.TFRecordWriter(str(path)) as writer:
+        for signature, inputs in requests.items():
+            req = predict_pb2.PredictRequest(
+                model_spec=model_pb2.ModelSpec(name=model_name, signature_name=signature)
+            )
+            for name, value in inputs.items():
+                req.inputs[name].CopyFrom(tf.make_tensor_proto(_as_tensor_value(value)))
+            log = prediction_log_pb2.PredictionLog(
+                predict_log=prediction_log_pb2.PredictLog(request=req)
+            )
+            writer.write(log.SerializeToString())
+
+
+def _as_tensor_value(value):
+    value = np.asarray(value)
+    if value.dtype == object:
+        return np.vectorize(lambda s: str(s).encode("utf-8"), otypes=[object])(value)
+    return value
+
+
+def read_warmup(path: Path) -> list:
+    """The PredictRequests of a warmup file."""
+    from tensorflow_serving.apis import prediction_log_pb2
+
+    out = []
+    for record in tf.data.TFRecordDataset(str(path)):
+        log = prediction_log_pb2.PredictionLog.FromString(record.numpy())
+        out.append(log.predict_log.request)
+    return out
+
+
+def next_version(base: Path) -> int:
+    versions = [int(p.name) for p in base.iterdir() if p.name.isdigit()] if base.exists() else []
+    return max(versions, default=0) + 1
+
+
+def save_version(
+    module: RetrievalServingModule,
+    base: Path,
+    model_name: str,
+    requests: dict,
+    info: dict,
+    version: int | None = None,
+) -> Path:
+    """Save `module` as the next version under `base` (atomically published, see module doc)."""
+    base.mkdir(parents=True, exist_ok=True)
+    version = version or next_version(base)
+    tmp = base / f".tmp-{version}-{time.time_ns()}"
+    try:
+        sigs = module.signatures()
+        options = tf.saved_model.SaveOptions(
+            namespace_whitelist=["Scann"] if module.use_scann else None
+        )
+        tf.saved_model.save(module, str(tmp), signatures=sigs, options=options)
+        requests = {k: v for k, v in requests.items() if k in sigs}
+        write_warmup(tmp / "assets.extra" / WARMUP_FILE, model_name, requests)
+        (tmp / "assets.extra" / INFO_FILE).write_text(json.dumps(info, indent=2))
+        check_version(tmp)
+        final = base / str(version)
+        tmp.rename(final)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return final
+
+
+def load_version(path: Path):
+    """Load one exported version (registers ScaNN's ops first; harmless without them)."""
+    from scann import scann_ops  # noqa: F401  (registers the Scann ops the graph may use)
+
+    return tf.saved_model.load(str(path))
+
+
+def check_version(path: Path) -> None:
+    """Load a version and run every warmup request; raises when anything fails."""
+    loaded = load_version(path)
+    warmup = path / "assets.extra" / WARMUP_FILE
+    if not warmup.is_file():
+        raise ValueError(f"{path}: no {WARMUP_FILE}; not a tfrec export")
+    for req in read_warmup(warmup):
+        fn = loaded.signatures[req.model_spec.signature_name]
+        fn(**{k: tf.make_ndarray(v) for k, v in req.inputs.items()})
+
+
+def models_config(export_dir: Path, names: list[str], versions: int = 1) -> str:
+    """TF Serving's `--model_config_file` text proto for the exported models."""
+    entries = []
+    for name in names:
+        entries.append(
+            "  config {\n"
+            f'    name: "{name}"\n'
+            f'    base_path: "{(export_dir / name).resolve()}"\n'
+            '    model_platform: "tensorflow"\n'
+            f"    model_version_policy {{ latest {{ num_versions: {versions} }} }}\n"
+            "  }\n"
+        )
+    return "model_config_list {\n" + "".join(entries) + "}\n"
+
+
+def _prune(base: Path, keep: int) -> None:
+    versions = sorted((int(p.name) for p in base.iterdir() if p.name.isdigit()), reverse=True)
+    for v in versions[keep:]:
+        shutil.rmtree(base / str(v), ignore_errors=True)
+
+
+# --------------------------------------------------------------------------------------------
+# The export of a run
+# --------------------------------------------------------------------------------------------
+
+
+def reference_top_k(
+    model, data, index: ItemIndex, inputs: dict, k: int, scann: bool
+) -> list[list[str]]:
+    """The pre-export top-k: the in-process model and the Python index (or exact search)."""
+    feats = {
+        "query": tf.constant(np.asarray(inputs["query"]).astype(str)),
+        "user_idx": data.user_vocab.lookup(list(inputs["user_id"])),
+        "history": data.item_vocab.lookup(list(np.ravel(inputs["recent_item_ids"]))).reshape(
+            np.shape(inputs["recent_item_ids"])
+        ),
+    }
+    emb = model.query_embeddings(feats).numpy()
+    if scann:
+        ids, _ = index.search(emb, k)
+        return ids
+    scores = emb @ index.embeddings.T
+    return [[index.item_ids[i] for i in np.argsort(-row, kind="stable")[:k]] for row in scores]
+
+
+def export_model(
+    cfg: Config,
+    run: RunDir,
+    model,
+    data,
+    index: ItemIndex,
+    version: int | None = None,
+) -> dict[str, Path]:
+    """Export both TF Serving models of a trained model and an index; returns version paths."""
+    from tfrec.retrieval_training import make_text_encoder
+
+    if model.text_encoder is None:
+        model.attach_text_encoder(make_text_encoder(cfg, mode="frozen"))
+    e = cfg.export
+    export_dir = run.root / "export"
+    requests = example_inputs(data, index, k=min(10, e.max_k))
+    info = {
+        "run": str(run.root),
+        "embedding_dim": int(index.embeddings.shape[1]),
+        "max_k": e.max_k,
+        "num_items": len(index),
+        "index": index.params.__dict__,
+        "optional_inputs": OPTIONAL_INPUTS,
+        "text_checkpoint": cfg.text.checkpoint,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
+    }
+    out = {}
+    for name, scann in ((e.model_name, False), (e.scann_model_name, True)):
+        t0 = time.time()
+        module = RetrievalServingModule(model, data, index, e.max_k, use_scann=scann)
+        base = export_dir / name
+        path = save_version(module, base, name, requests, info, version)
+        # exported top-k equals the pre-export top-k
+        loaded = load_version(path)
+        q = requests["retrieval"]
+        sig = "retrieval" if scann else "retrieval_bruteforce"
+        got = loaded.signatures[sig](**{k: tf.constant(_as_tensor_value(v)) for k, v in q.items()})
+        got = [[x.decode() for x in row] for row in got["item_ids"].numpy()]
+        want = reference_top_k(model, data, index, q, int(q["k"]), scann)
+        same = sum(g == w for g, w in zip(got, want, strict=True))
+        echo(
+            f"[export] {path} ({time.time() - t0:.1f} s): signatures "
+            f"{', '.join(sorted(loaded.signatures.keys()))}; exported top-{int(q['k'])} equals "
+            f"pre-export on {same}/{len(want)} warmup queries"
+        )
+        if same != len(want):
+            echo(f"[export] WARNING: {sig} differs from the in-process model: {got} vs {want}")
+        _prune(base, e.keep_versions)
+        out[name] = path
+    (export_dir / "models.config").write_text(
+        models_config(export_dir, [e.model_name, e.scann_model_name])
+    )
+    echo(f"[export] TF Serving model config: {export_dir / 'models.config'}")
+    return out
+
+
+def export_run(cfg: Config, run: RunDir, version: int | None = None) -> dict[str, Path]:
+    """`tfrec export CONFIG`: export the run's trained model over its index (built when the
+    run has none yet)."""
+    from tfrec.index import index_for_run
+    from tfrec.pipeline import load_prepared
+    from tfrec.retrieval_training import load_retrieval_model
+
+    data = load_prepared(cfg, run)
+    model = load_retrieval_model(cfg, run, data)
+    index = index_for_run(cfg, run, data, model)
+    return export_model(cfg, run, model, data, index, version)
