@@ -40,7 +40,9 @@ def test_demo_on_a_small_synthetic_shop_beats_the_baselines(tmp_path, minilm_dir
     assert "data:image/png;base64" in report and report.count("<table>") == 2
 
 
-def test_online_retail_model_beats_popularity_on_next_purchases(tmp_path, online_retail_path, minilm_dir):
+def test_online_retail_model_beats_popularity_on_next_purchases(
+    tmp_path, online_retail_path, minilm_dir
+):
     cfg = yaml.safe_load(open("configs/online_retail.yaml"))
     cfg["data"]["transactions"]["path"] = str(online_retail_path)
     cfg["run_dir"] = str(tmp_path / "run")
