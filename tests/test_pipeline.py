@@ -3,6 +3,7 @@ the Online Retail log, through `tfrec run`. These prove that the trained towers 
 baselines; they take a few minutes and carry the `integration` and `slow` markers."""
 
 import json
+from pathlib import Path
 
 import pytest
 import yaml
@@ -14,7 +15,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 
 def test_demo_on_a_small_synthetic_shop_beats_the_baselines(tmp_path, minilm_dir, capsys):
-    cfg = yaml.safe_load(open("configs/quickstart.yaml"))
+    cfg = yaml.safe_load(Path("configs/quickstart.yaml").read_text())
     cfg["run_dir"] = str(tmp_path / "run")
     cfg["data"]["synthetic"].update(num_items=800, num_users=2500, sessions_per_user=6.0)
     cfg["retrieval"]["epochs"] = 6
@@ -43,7 +44,7 @@ def test_demo_on_a_small_synthetic_shop_beats_the_baselines(tmp_path, minilm_dir
 def test_online_retail_model_beats_popularity_on_next_purchases(
     tmp_path, online_retail_path, minilm_dir
 ):
-    cfg = yaml.safe_load(open("configs/online_retail.yaml"))
+    cfg = yaml.safe_load(Path("configs/online_retail.yaml").read_text())
     cfg["data"]["transactions"]["path"] = str(online_retail_path)
     cfg["run_dir"] = str(tmp_path / "run")
     cfg["text"] = {"cache_dir": str(tmp_path / "cache")}
