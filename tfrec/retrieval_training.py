@@ -181,6 +181,7 @@ def train_retrieval(cfg: Config, run: RunDir, data: PreparedData | None = None) 
         r.batch_size,
         seed=cfg.training.seed,
         history_example_weight=r.history_example_weight,
+        include_text=cfg.text.mode != "frozen",
     )
     with strategy.scope():
         _build_variables(model, train)

@@ -617,9 +617,11 @@ def retrieval_dataset(
     shuffle: bool = True,
     seed: int = 42,
     history_example_weight: float = 1.0,
+    include_text: bool = True,
 ):
     """(query/user features, positive item) batches for `RetrievalModel.fit`, with the logQ
-    sampling probability of each positive."""
+    sampling probability of each positive. `include_text=False` leaves the raw query strings
+    out (frozen mode reads cached embeddings by `query_idx`; TPUs cannot take strings)."""
     import tensorflow as tf
 
     frame = data.retrieval[data.retrieval.split == split]
@@ -635,7 +637,10 @@ def retrieval_dataset(
             "weight": weight.astype(np.float32),
         }
     )
-    feats["query"] = feats["query"].astype(str)
+    if include_text:
+        feats["query"] = feats["query"].astype(str)
+    else:
+        feats.pop("query")
     ds = tf.data.Dataset.from_tensor_slices(feats)
     if shuffle:
         ds = ds.shuffle(min(len(frame), 100_000), seed=seed, reshuffle_each_iteration=True)
