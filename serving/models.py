@@ -1,0 +1,276 @@
+"""Loaded model versions, watched and swapped like TF Serving does.
+
+`ModelManager(export_dir)` serves every `export/<model_name>/` directory. A version is a
+directory named by an integer; the newest one that loads *and* answers all its warmup requests
+(`assets.extra/tf_serving_warmup_requests`) becomes the served version. `poll()` (run by a
+background thread every `poll_seconds`) loads new versions while the old one keeps serving and
+then swaps one reference: a request holds the `LoadedVersion` it started with until it ends, so
+a swap never drops or breaks a request. A version that fails to load or to answer its warmup is
+refused (its error is reported by `GET /v1/models/<name>`) and the previous version keeps serving.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import tensorflow as tf
+
+import tfrec  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TensorFlow loads)
+
+WARMUP = "assets.extra/tf_serving_warmup_requests"
+INFO = "assets.extra/tfrec.json"
+
+
+class ServingError(Exception):
+    """A request error with an HTTP status and a gRPC code name (TF Serving style)."""
+
+    def __init__(self, message: str, status: int = 400, code: str = "INVALID_ARGUMENT"):
+        super().__init__(message)
+        self.message = message
+        self.status = status
+        self.code = code
+
+
+@dataclass
+class LoadedVersion:
+    """One loaded SavedModel version and its signatures."""
+
+    name: str
+    version: int
+    path: Path
+    loaded: object
+    signature_defs: dict  # name -> SignatureDef proto
+    info: dict = field(default_factory=dict)
+
+    def signature(self, name: str):
+        name = name or "serving_default"
+        if name not in self.signature_defs:
+            raise ServingError(
+                f'Serving signature name: "{name}" not found in signature def. Known: '
+                f"{', '.join(sorted(self.signature_defs))}",
+            )
+        return self.loaded.signatures[name], self.signature_defs[name]
+
+    def run(self, signature_name: str, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Check `inputs` against the signature, fill optional inputs, run, return numpy."""
+        fn, sig = self.signature(signature_name)
+        optional = self.info.get("optional_inputs", {})
+        unknown = [k for k in inputs if k not in sig.inputs]
+        if unknown:
+            raise ServingError(
+                f"input tensor alias not found in signature: {unknown[0]}. Inputs expected to be "
+                f"in the set {{{','.join(sorted(sig.inputs))}}}."
+            )
+        batch = _batch_size(inputs)
+        tensors = {}
+        for key, spec in sig.inputs.items():
+            dtype = tf.dtypes.as_dtype(spec.dtype)
+            dims = [d.size for d in spec.tensor_shape.dim]
+            if key not in inputs:
+                if key in optional and batch is not None:
+                    inputs[key] = np.full([batch] + [1] * (len(dims) - 1), optional[key], object)
+                else:
+                    raise ServingError(f"Missing input tensor alias: {key}")
+            tensors[key] = _to_tensor(key, inputs[key], dtype, dims)
+        try:
+            out = fn(**tensors)
+        except (tf.errors.InvalidArgumentError, ValueError, TypeError) as e:
+            raise ServingError(_short(e)) from None
+        return {k: v.numpy() for k, v in out.items()}
+
+
+def _short(e: Exception) -> str:
+    """The informative part of an error (TF's graph errors lead with node tracebacks)."""
+    msg = (getattr(e, "message", None) or str(e)).strip()
+    failed = re.search(r"assertion failed: (.*?)(?:\n|\t|$)", msg)
+    if failed:  # an in-graph check such as `k must be <= max_k`
+        return re.sub(r"\] \[", " ", failed.group(1)).strip("[] ")[:500]
+    parts = [
+        p.strip()
+        for p in msg.split("\n\n")
+        if p.strip()
+        and not p.strip().startswith(("Graph execution error", "Detected at node", 'File "'))
+    ]
+    text = parts[0] if parts else msg
+    return " ".join(line.strip() for line in text.splitlines()[:3])[:500]
+
+
+def _batch_size(inputs: dict) -> int | None:
+    for v in inputs.values():
+        a = np.asarray(v, dtype=object) if not isinstance(v, np.ndarray) else v
+        if a.ndim >= 1:
+            return int(a.shape[0])
+    return None
+
+
+def _to_tensor(key: str, value, dtype: tf.DType, dims: list[int]) -> tf.Tensor:
+    if dtype == tf.string:
+        arr = np.asarray(value, dtype=object)
+        bad = [x for x in arr.ravel() if not isinstance(x, (str, bytes))]
+        if bad:
+            raise ServingError(
+                f"input '{key}' must hold strings (DT_STRING); got {type(bad[0]).__name__} {bad[0]!r}"
+            )
+        arr = (
+            np.vectorize(
+                lambda x: x if isinstance(x, bytes) else x.encode("utf-8"), otypes=[object]
+            )(arr)
+            if arr.size
+            else arr
+        )
+    else:
+        try:
+            arr = np.asarray(value)
+            if arr.dtype == object or arr.dtype.kind in "USb" and dtype != tf.bool:
+                raise ValueError
+            if dtype.is_integer and arr.dtype.kind == "f" and not np.all(np.mod(arr, 1) == 0):
+                raise ValueError
+            arr = arr.astype(dtype.as_numpy_dtype)
+        except (ValueError, TypeError):
+            raise ServingError(
+                f"input '{key}' must be {dtype.name} (DT_{dtype.name.upper()}); got {np.asarray(value, dtype=object).ravel()[:3].tolist()}"
+            ) from None
+    if len(dims) != arr.ndim or any(d not in (-1, s) for d, s in zip(dims, arr.shape, strict=True)):
+        want = "[" + ",".join("?" if d == -1 else str(d) for d in dims) + "]"
+        raise ServingError(f"input '{key}' must have shape {want}; got {list(arr.shape)}")
+    return tf.constant(arr, dtype=dtype)
+
+
+def load_version(name: str, path: Path) -> LoadedVersion:
+    """Load a version and run every warmup request; raises on any failure."""
+    from scann import scann_ops  # noqa: F401  (registers the Scann ops the graph may use)
+    from tensorflow.core.protobuf import saved_model_pb2
+    from tensorflow_serving.apis import prediction_log_pb2
+
+    sm = saved_model_pb2.SavedModel()
+    sm.ParseFromString((path / "saved_model.pb").read_bytes())
+    defs = dict(sm.meta_graphs[0].signature_def)
+    info_path = path / INFO
+    info = json.loads(info_path.read_text()) if info_path.exists() else {}
+    loaded = tf.saved_model.load(str(path))
+    version = LoadedVersion(name, int(path.name), path, loaded, defs, info)
+    warmup = path / WARMUP
+    if warmup.exists():
+        for record in tf.data.TFRecordDataset(str(warmup)):
+            req = prediction_log_pb2.PredictionLog.FromString(record.numpy()).predict_log.request
+            version.run(
+                req.model_spec.signature_name,
+                {k: tf.make_ndarray(v) for k, v in req.inputs.items()},
+            )
+    return version
+
+
+class ModelManager:
+    """Serves the newest good version of every model under `export_dir`.
+
+    Args:
+        export_dir: Path. The run's `export/` directory (`<model>/<version>/`).
+        poll_seconds: float. How often new versions are looked for. Defaults to 2.
+        log: callable taking one line. Defaults to print.
+    """
+
+    def __init__(self, export_dir: Path, poll_seconds: float = 2.0, log=print):
+        self.export_dir = Path(export_dir)
+        self.poll_seconds = poll_seconds
+        self.log = log
+        self._current: dict[str, LoadedVersion] = {}
+        self._refused: dict[str, dict[int, str]] = {}
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.swaps = 0
+
+    def model_names(self) -> list[str]:
+        return sorted(self._current)
+
+    def get(self, name: str, version: int | None = None) -> LoadedVersion:
+        current = self._current.get(name)
+        if current is None:
+            raise ServingError(f"Servable not found for request: Latest({name})", 404, "NOT_FOUND")
+        if version is not None and version != current.version:
+            raise ServingError(
+                f"Servable not found for request: Specific({name}, {version})", 404, "NOT_FOUND"
+            )
+        return current
+
+    def status(self, name: str) -> list[dict]:
+        if name not in self._current and name not in self._refused:
+            raise ServingError(f"Could not find any versions of model {name}", 404, "NOT_FOUND")
+        out = []
+        if name in self._current:
+            v = self._current[name]
+            out.append(
+                {
+                    "version": str(v.version),
+                    "state": "AVAILABLE",
+                    "status": {"error_code": "OK", "error_message": ""},
+                }
+            )
+        for version, err in sorted(self._refused.get(name, {}).items()):
+            out.append(
+                {
+                    "version": str(version),
+                    "state": "END",
+                    "status": {"error_code": "UNKNOWN", "error_message": err},
+                }
+            )
+        return out
+
+    def poll(self) -> None:
+        """Load the newest unseen version of each model; swap it in when it is good."""
+        if not self.export_dir.is_dir():
+            return
+        for model_dir in sorted(p for p in self.export_dir.iterdir() if p.is_dir()):
+            name = model_dir.name
+            versions = sorted(
+                (int(p.name) for p in model_dir.iterdir() if p.is_dir() and p.name.isdigit()),
+                reverse=True,
+            )
+            current = self._current.get(name)
+            refused = self._refused.setdefault(name, {})
+            for v in versions:
+                if current is not None and v <= current.version:
+                    break
+                if v in refused:
+                    continue
+                t0 = time.time()
+                try:
+                    loaded = load_version(name, model_dir / str(v))
+                except Exception as e:  # a broken version must never take the server down
+                    refused[v] = f"{type(e).__name__}: {_short(e)}"
+                    self.log(f"[serve] refused {name} version {v}: {refused[v]}")
+                    continue
+                with self._lock:
+                    self._current[name] = loaded
+                    self.swaps += 1
+                self.log(
+                    f"[serve] {name} version {v} serving (loaded and warmed up in "
+                    f"{time.time() - t0:.1f} s)"
+                )
+                break
+            if not refused:
+                self._refused.pop(name, None)
+
+    def start(self) -> None:
+        self.poll()
+
+        def loop():
+            while not self._stop.wait(self.poll_seconds):
+                try:
+                    self.poll()
+                except Exception as e:  # keep polling whatever happens on disk
+                    self.log(f"[serve] poll failed: {e}")
+
+        self._thread = threading.Thread(target=loop, name="version-poller", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)

@@ -1,0 +1,155 @@
+"""`tfrec serve RUN_DIR`: TF Serving's REST and gRPC APIs on a run's exports, plus /search,
+/recommend and /similar; new versions are swapped in while serving (see serving.models).
+
+    from serving.server import ServingApp
+    app = ServingApp("runs/quickstart", port=0, grpc_port=0).start()   # ports 0: any free port
+    ...; app.stop()
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import numpy as np
+
+from serving.models import ModelManager, ServingError
+from serving.pipeline import ProductPipeline
+
+
+class ServingApp:
+    """The server: model manager, product pipeline, REST and gRPC front ends.
+
+    Args:
+        run_dir: str or Path. A run directory with `export/` (and `data/clean/`).
+        host: str. Bind address. Defaults to 127.0.0.1 (loopback only).
+        port: int. REST port (0 = any free port). Defaults to 8501.
+        grpc_port: int. gRPC port (0 = any free port, None = no gRPC). Defaults to 8500.
+        api_key: str or None. Required as `X-API-Key` / gRPC `x-api-key` when set.
+        config: a `ServingConfig` with the limits; defaults to the run's config.yaml `serving`.
+    """
+
+    def __init__(
+        self,
+        run_dir,
+        host="127.0.0.1",
+        port=8501,
+        grpc_port=8500,
+        api_key=None,
+        config=None,
+        log=print,
+    ):
+        self.run_dir = Path(run_dir)
+        if config is None:
+            config = _run_serving_config(self.run_dir)
+        self.config = config
+        self.host, self.port, self.grpc_port = host, port, grpc_port
+        self.api_key = api_key if api_key is not None else config.api_key
+        self.max_body_bytes = config.max_body_bytes
+        self.log = log
+        export = self.run_dir / "export"
+        if not export.is_dir():
+            raise FileNotFoundError(
+                f"{export} does not exist: export first (`tfrec export CONFIG`)"
+            )
+        from serving.rest import Metrics
+
+        self.metrics = Metrics()
+        self.manager = ModelManager(export, config.poll_seconds, log)
+        self.pipeline = None
+        self._http = self._grpc = None
+
+    def check_batch(self, inputs: dict) -> None:
+        for k, v in inputs.items():
+            v = np.asarray(v, dtype=object) if not isinstance(v, np.ndarray) else v
+            if v.ndim and v.shape[0] > self.config.max_batch:
+                raise ServingError(
+                    f"input '{k}' has a batch of {v.shape[0]}; the limit is {self.config.max_batch}"
+                )
+
+    def product(self, endpoint: str, qs: dict) -> dict:
+        try:
+            k = int(qs.get("k", "10"))
+        except ValueError:
+            raise ServingError(f"k must be an integer; got {qs.get('k')!r}") from None
+        cat = qs.get("category", "")
+        if endpoint == "search":
+            if "q" not in qs:
+                raise ServingError("/search needs q=<query>")
+            return self.pipeline.search(qs["q"], qs.get("user_id", ""), k, cat)
+        if endpoint == "recommend":
+            return self.pipeline.recommend(qs.get("user_id", ""), k, cat)
+        if "item_id" not in qs:
+            raise ServingError("/similar needs item_id=<id>")
+        return self.pipeline.similar(qs["item_id"], k, cat)
+
+    def metadata_json(self, name: str, version: int | None) -> dict:
+        from google.protobuf import json_format
+        from tensorflow_serving.apis import get_model_metadata_pb2
+
+        model = self.manager.get(name, version)
+        sig_map = get_model_metadata_pb2.SignatureDefMap()
+        for k, v in model.signature_defs.items():
+            sig_map.signature_def[k].CopyFrom(v)
+        return {
+            "model_spec": {"name": name, "signature_name": "", "version": str(model.version)},
+            "metadata": {
+                "signature_def": json_format.MessageToDict(
+                    sig_map, preserving_proto_field_name=True
+                )
+            },
+        }
+
+    def start(self) -> ServingApp:
+        from serving.grpc_service import make_grpc_server
+        from serving.rest import make_http_server
+
+        self.manager.start()
+        if not self.manager.model_names():
+            raise RuntimeError(f"no loadable model version under {self.manager.export_dir}")
+        self.pipeline = ProductPipeline(
+            self.run_dir, self.manager, self.config.candidates, self.config.max_k
+        )
+        self._http = make_http_server(self, self.host, self.port)
+        self.port = self._http.server_address[1]
+        threading.Thread(target=self._http.serve_forever, name="rest", daemon=True).start()
+        if self.grpc_port is not None:
+            self._grpc, self.grpc_port = make_grpc_server(self, self.host, self.grpc_port)
+            self._grpc.start()
+        self.log(
+            f"[serve] REST http://{self.host}:{self.port} gRPC {self.host}:{self.grpc_port}; "
+            f"models {', '.join(f'{n}:{self.manager.get(n).version}' for n in self.manager.model_names())}"
+            + ("; API key required" if self.api_key else "")
+        )
+        return self
+
+    def stop(self) -> None:
+        self.manager.stop()
+        if self._http is not None:
+            self._http.shutdown()
+            self._http.server_close()
+        if self._grpc is not None:
+            self._grpc.stop(grace=1).wait()
+
+
+def _run_serving_config(run_dir: Path):
+    from tfrec.config import ServingConfig, load_config
+
+    path = run_dir / "config.yaml"
+    if path.exists():
+        try:
+            return load_config(path).serving
+        except Exception:
+            pass
+    return ServingConfig()
+
+
+def serve(run_dir, host="127.0.0.1", port=8501, grpc_port=8500, api_key=None) -> None:
+    """Run the server until interrupted (Ctrl-C)."""
+    app = ServingApp(run_dir, host, port, grpc_port, api_key).start()
+    try:
+        threading.Event().wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        app.stop()
