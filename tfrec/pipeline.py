@@ -119,11 +119,30 @@ def load_prepared(cfg: Config, run: RunDir):
         raise FileNotFoundError(
             f"{items_path} does not exist: run the data stage first (`tfrec run CONFIG --stages data`)"
         )
-    items = pd.read_parquet(items_path)
-    events = pd.read_parquet(run.clean / "events.parquet")
-    return prepare_data(
-        items, events, cfg.data.split, cfg.retrieval.price_buckets, cfg.data.item_features
+    events_path = run.clean / "events.parquet"
+    key = (
+        str(run.root.resolve()),
+        items_path.stat().st_mtime_ns,
+        events_path.stat().st_mtime_ns,
+        repr(cfg.data.split),
+        cfg.retrieval.price_buckets,
+        repr(cfg.data.item_features),
     )
+    # stages of one `tfrec run` share the prepared data instead of rebuilding it each time
+    if _PREPARED_MEMO.get("key") != key:
+        items = pd.read_parquet(items_path)
+        events = pd.read_parquet(events_path)
+        _PREPARED_MEMO.clear()
+        _PREPARED_MEMO.update(
+            key=key,
+            data=prepare_data(
+                items, events, cfg.data.split, cfg.retrieval.price_buckets, cfg.data.item_features
+            ),
+        )
+    return _PREPARED_MEMO["data"]
+
+
+_PREPARED_MEMO: dict = {}
 
 
 def run_stages(cfg: Config, stages: list[str] | None = None) -> None:
@@ -145,10 +164,26 @@ def run_stages(cfg: Config, stages: list[str] | None = None) -> None:
             from tfrec.ranking_training import train_ranking
 
             train_ranking(cfg, run)
+        elif stage == "tune":
+            from tfrec.tuning import run_tuning
+
+            run_tuning(cfg, run)
         elif stage == "evaluate":
             from tfrec.evaluation import evaluate_run
 
             evaluate_run(cfg, run)
+        elif stage == "shop":
+            from tfrec.shop_evaluation import evaluate_shop
+
+            evaluate_shop(cfg, run)
+        elif stage == "export":
+            from tfrec.export import export_run
+
+            export_run(cfg, run)
+        elif stage == "index":
+            from tfrec.index import build_index_for_run
+
+            build_index_for_run(cfg, run, echo=echo)
         else:
             raise ValueError(f"unknown stage {stage!r}")
         echo(f"[{stage}] done in {time.time() - t0:.1f} s")

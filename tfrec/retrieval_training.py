@@ -241,8 +241,23 @@ def load_retrieval_model(
         raise FileNotFoundError(
             f"{weights}.index does not exist: train first (`tfrec train retrieval CONFIG`)"
         )
+    key = (
+        str(run.root.resolve()),
+        Path(str(weights) + ".index").stat().st_mtime_ns,
+        id(data),
+        repr(cfg.retrieval),
+        repr(cfg.text),
+    )
+    # the stages of one `tfrec run` (evaluate, ranking, shop, export, index) share one model
+    if _MODEL_MEMO.get("key") == key:
+        return _MODEL_MEMO["model"]
     model = build_model_for_run(cfg, data)
     batch = next(iter(retrieval_dataset(data, "train", 8, shuffle=False)))
     model.compute_loss(batch, training=False)
     model.load_weights(str(weights)).expect_partial()
+    _MODEL_MEMO.clear()
+    _MODEL_MEMO.update(key=key, model=model)
     return model
+
+
+_MODEL_MEMO: dict = {}
