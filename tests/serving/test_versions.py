@@ -1,0 +1,90 @@
+"""New versions are swapped in under load without dropping a request; a broken version is
+refused and the old one keeps serving."""
+
+import json
+import shutil
+import threading
+import time
+import urllib.error
+import urllib.request
+
+from serving.server import ServingApp
+
+
+def search(port, key=None):
+    req = urllib.request.Request(f"http://127.0.0.1:{port}/search?q=mug&k=3")
+    if key:
+        req.add_header("X-API-Key", key)
+    with urllib.request.urlopen(req, timeout=30) as resp:
+        return resp.status, json.loads(resp.read())
+
+
+def wait_for(cond, seconds=60):
+    end = time.time() + seconds
+    while time.time() < end:
+        if cond():
+            return True
+        time.sleep(0.1)
+    return False
+
+
+def test_swap_under_load_drops_nothing_and_broken_version_is_refused(exported_run, tmp_path):
+    cfg, run, *_ = exported_run
+    root = tmp_path / "run"
+    shutil.copytree(run.root, root)
+    cfg.serving.poll_seconds = 0.2
+    app = ServingApp(root, port=0, grpc_port=None, config=cfg.serving, log=lambda m: None).start()
+    try:
+        results, stop = [], threading.Event()
+
+        def client():
+            while not stop.is_set() and len(results) < 400:
+                try:
+                    status, body = search(app.port)
+                    results.append((status, body["model"]["version"]))
+                except Exception as e:  # a dropped request
+                    results.append((type(e).__name__, None))
+
+        threads = [threading.Thread(target=client) for _ in range(4)]
+        for t in threads:
+            t.start()
+        base = root / "export" / "tfrec_scann"
+        shutil.copytree(base / "1", base / ".partial")  # invisible until renamed, as export does
+        (base / ".partial").rename(base / "2")
+        assert wait_for(lambda: app.manager.get("tfrec_scann").version == 2)
+        time.sleep(0.5)
+        stop.set()
+        for t in threads:
+            t.join(timeout=60)
+        assert results and all(status == 200 for status, _ in results), set(results)
+        assert {v for _, v in results} <= {1, 2}
+
+        # a corrupted version 3 never replaces the good version 2
+        shutil.copytree(base / "2", base / "3")
+        (base / "3" / "saved_model.pb").write_bytes(b"not a SavedModel")
+        assert wait_for(lambda: any(s["version"] == "3" for s in app.manager.status("tfrec_scann")))
+        status = {s["version"]: s for s in app.manager.status("tfrec_scann")}
+        assert status["2"]["state"] == "AVAILABLE" and status["3"]["state"] == "END"
+        assert status["3"]["status"]["error_message"]
+        assert (
+            search(app.port) == (200, search(app.port)[1])
+            and app.manager.get("tfrec_scann").version == 2
+        )
+    finally:
+        app.stop()
+
+
+def test_api_key(exported_run):
+    cfg, run, *_ = exported_run
+    app = ServingApp(
+        run.root, port=0, grpc_port=None, api_key="s3cret", config=cfg.serving, log=lambda m: None
+    ).start()
+    try:
+        try:
+            search(app.port)
+            raise AssertionError("no key accepted")
+        except urllib.error.HTTPError as e:
+            assert e.code == 401 and "API key" in json.loads(e.read())["error"]
+        assert search(app.port, "s3cret")[0] == 200
+    finally:
+        app.stop()
