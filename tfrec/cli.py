@@ -118,6 +118,45 @@ def cmd_evaluate(args) -> int:
     return 0
 
 
+def cmd_export(args) -> int:
+    from tfrec.pipeline import run_stages
+
+    run_stages(_config(args), ["export"])
+    return 0
+
+
+def cmd_index(args) -> int:
+    from tfrec.index import add_items_for_run, build_index_for_run, eval_index_for_run
+    from tfrec.pipeline import RunDir
+
+    cfg = _config(args)
+    run = RunDir(cfg.run_path)
+    if args.action == "build":
+        build_index_for_run(cfg, run)
+    elif args.action == "add":
+        if not args.items:
+            print("index add needs --items FILE (new items in the data contract)", file=sys.stderr)
+            return 2
+        add_items_for_run(cfg, run, args.items)
+        if args.export:
+            from tfrec.export import export_run
+
+            export_run(cfg, run)
+    else:
+        eval_index_for_run(cfg, run)
+    return 0
+
+
+def cmd_serve(args) -> int:
+    from serving.server import serve
+
+    serve(
+        args.run_dir, host=args.host, port=args.port, grpc_port=args.grpc_port,
+        api_key=args.api_key or os.environ.get("TFREC_API_KEY"),
+    )
+    return 0
+
+
 def cmd_bench(args) -> int:
     from tfrec.bench import run_benchmarks
 
@@ -171,6 +210,25 @@ def build_parser() -> argparse.ArgumentParser:
     sp = sub.add_parser("evaluate", help="evaluate a trained run against its baselines")
     with_config(sp)
     sp.set_defaults(func=cmd_evaluate)
+
+    sp = sub.add_parser("export", help="export TF Serving SavedModels into the run's export/")
+    with_config(sp)
+    sp.set_defaults(func=cmd_export)
+
+    sp = sub.add_parser("index", help="build, extend (cold start) or evaluate the ScaNN index")
+    sp.add_argument("action", choices=["build", "add", "eval"])
+    with_config(sp)
+    sp.add_argument("--items", help="with add: new items (CSV, Parquet or JSON Lines)")
+    sp.add_argument("--export", action="store_true", help="with add: export a new version")
+    sp.set_defaults(func=cmd_index)
+
+    sp = sub.add_parser("serve", help="serve a run's exports (TF Serving REST + gRPC, /search)")
+    sp.add_argument("run_dir", help="a run directory with export/, e.g. runs/quickstart")
+    sp.add_argument("--host", default="127.0.0.1")
+    sp.add_argument("--port", type=int, default=8501, help="REST port (TF Serving: 8501)")
+    sp.add_argument("--grpc-port", type=int, default=8500, help="gRPC port (TF Serving: 8500)")
+    sp.add_argument("--api-key", help="require X-API-Key (default: $TFREC_API_KEY, else none)")
+    sp.set_defaults(func=cmd_serve)
 
     sp = sub.add_parser("bench", help="benchmarks, printed as ratios against in-run baselines")
     sp.add_argument("config", nargs="?", default=DEFAULT_CONFIG)
