@@ -5,6 +5,7 @@
     tfrec validate CONFIG | --items F --events F ...       report every violation
     tfrec train retrieval CONFIG                           train (or resume) one stage
     tfrec evaluate CONFIG                                  evaluation table, metrics, report
+    tfrec tune CONFIG                                      Keras Tuner search (resumes)
     tfrec bench [CONFIG]                                   benchmarks with in-run baselines
 """
 
@@ -157,6 +158,13 @@ def cmd_serve(args) -> int:
     return 0
 
 
+def cmd_tune(args) -> int:
+    from tfrec.pipeline import run_stages
+
+    run_stages(_config(args), ["tune"])
+    return 0
+
+
 def cmd_bench(args) -> int:
     from tfrec.bench import run_benchmarks
 
@@ -229,6 +237,12 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--grpc-port", type=int, default=8500, help="gRPC port (TF Serving: 8500)")
     sp.add_argument("--api-key", help="require X-API-Key (default: $TFREC_API_KEY, else none)")
     sp.set_defaults(func=cmd_serve)
+
+    sp = sub.add_parser(
+        "tune", help="hyperparameter search (Keras Tuner) over the config's tuning section"
+    )
+    with_config(sp)
+    sp.set_defaults(func=cmd_tune)
 
     sp = sub.add_parser("bench", help="benchmarks, printed as ratios against in-run baselines")
     sp.add_argument("config", nargs="?", default=DEFAULT_CONFIG)

@@ -289,11 +289,81 @@ class ServingConfig:
 
 
 @dataclass
+class SearchParam:
+    """One entry of a tuning search space (tfrec/tuning/): `choice` over `values`, or `int` /
+    `float` from `min` to `max` with an optional `step` and `sampling` (linear or log)."""
+
+    type: Literal["choice", "int", "float"]
+    values: Optional[list[Any]] = None
+    min: Optional[float] = None
+    max: Optional[float] = None
+    step: Optional[float] = None
+    sampling: Literal["linear", "log", "reverse_log"] = "linear"
+
+
+@dataclass
+class TuningConfig:
+    """`tfrec tune`: a Keras Tuner search over config values. Each trial trains the ordinary
+    model of `model` with a copy of the config whose search-space keys are set."""
+
+    model: Literal["retrieval", "ranking"] = "retrieval"
+    tuner: Literal["random", "bayesian", "hyperband"] = "random"
+    # an epoch-log metric; null: val_recall_at_100 (retrieval) or val_click_auc (ranking)
+    objective: Optional[str] = None
+    direction: Literal["max", "min"] = "max"
+    # dotted config key (e.g. retrieval.temperature) -> range; null: the model's default space
+    search_space: Optional[dict[str, SearchParam]] = None
+    max_trials: int = param(10, ge=1)
+    executions_per_trial: int = param(1, ge=1)
+    # epochs per trial (hyperband: the most epochs a trial gets)
+    epochs: int = param(3, ge=1)
+    early_stopping_patience: int = param(1, ge=0)
+    hyperband_factor: int = param(3, ge=2)
+    max_consecutive_failed_trials: int = param(3, ge=1)
+    # Keras Tuner's trial storage is directory/project_name (null directory: runs/<name>/tuning)
+    directory: Optional[str] = None
+    project_name: str = "search"
+    # false: a search whose project exists resumes it; true: starts over
+    overwrite: bool = False
+    # also train the config as given for the same epochs and print it next to the best trial
+    compare_with_default: bool = True
+    seed: int = 42
+
+
+@dataclass
+class ShopConfig:
+    """The shop capabilities (tfrec/shop/): similar-item weights per dimension, MMR, session
+    intent, complementary items and bundles, and the bounds of their evaluation (`shop` stage)."""
+
+    # similar items: weight per dimension (semantic, behavioural, attribute)
+    similar_weights: dict[str, float] = param(
+        default_factory=lambda: {"semantic": 0.4, "behavioural": 0.4, "attribute": 0.2}, ge=0
+    )
+    # MMR relevance weight of the served home feed (1.0 = no re-ranking) and the values the
+    # report's accuracy/diversity plot sweeps
+    mmr_lambda: float = param(1.0, ge=0, le=1)
+    mmr_lambdas: list[float] = param(
+        default_factory=lambda: [1.0, 0.9, 0.8, 0.7, 0.5, 0.3], ge=0, le=1, min_len=1
+    )
+    mmr_candidates: int = param(100, ge=10)
+    # session intent: blend weight of the session items' mean embedding (0 = history input only)
+    session_weight: float = param(0.5, ge=0, le=1)
+    # complementary items: push same-leaf-category and near-duplicate (substitute) items down
+    prefer_other_category: bool = True
+    same_category_factor: float = param(0.3, ge=0, le=1)
+    substitute_similarity: float = param(0.9, gt=0, le=1)
+    bundle_size: int = param(3, ge=1)
+    # evaluation bounds (0 = all)
+    max_eval_instances: int = param(3000, ge=0)
+    max_similar_anchors: int = param(300, ge=10)
+
+
+@dataclass
 class Config:
     name: str = "quickstart"
     run_dir: Optional[str] = None
     seed: int = 42
-    stages: list[Literal["data", "retrieval", "evaluate", "export", "index"]] = param(
+    stages: list[Literal["data", "retrieval", "tune", "evaluate", "export", "index"]] = param(
         default_factory=lambda: ["data", "retrieval", "evaluate"]
     )
     data: DataConfig = param(default_factory=DataConfig)
@@ -304,6 +374,7 @@ class Config:
     export: ExportConfig = param(default_factory=ExportConfig)
     index: IndexConfig = param(default_factory=IndexConfig)
     serving: ServingConfig = param(default_factory=ServingConfig)
+    tuning: TuningConfig = param(default_factory=TuningConfig)
     # the file the config was read from (set by load_config)
     source_path: Optional[str] = param(None, help="internal")
 
@@ -450,6 +521,9 @@ def _cross_checks(cfg: Config, where: str) -> None:
         raise _fail(where, "data", "with source: transactions needs data.transactions")
     if cfg.text.mode == "top_k_layers" and cfg.text.trainable_layers < 1:
         raise _fail(where, "text.trainable_layers", "must be >= 1 with mode top_k_layers")
+    from tfrec.tuning.space import check_tuning  # no TensorFlow import
+
+    check_tuning(cfg, where)
 
 
 def config_from_dict(data: dict | None, where: str = "<config>") -> Config:

@@ -1,0 +1,376 @@
+"""Keras Tuner search: search-space checks, a tiny search end to end, a failed (NaN) trial
+recorded while the search goes on, resume after a kill, and chief/worker tuning on loopback.
+
+Every search trains the tests/tiny_shop.py data with the tiny BERT checkpoint (frozen), one
+epoch per trial, one to three trials, under tmp_path.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+from tiny_shop import make_shop
+
+import tfrec  # noqa: F401
+from tfrec.config import (
+    Config,
+    ConfigError,
+    SplitConfig,
+    config_from_dict,
+    load_config,
+    save_config,
+)
+from tfrec.pipeline import RunDir
+
+REPO = Path(__file__).resolve().parents[1]
+TFREC = [sys.executable, "-m", "tfrec.cli"]
+
+SMALL_SPACE = {
+    "retrieval.temperature": {"type": "float", "min": 0.05, "max": 0.5, "sampling": "log"},
+    "retrieval.embedding_dim": {"type": "choice", "values": [8, 16]},
+    "retrieval.projection_layers": {"type": "choice", "values": [[], [16]]},
+}
+
+
+def tiny_tuning_config(root: Path, bert_dir: Path, **tuning) -> Config:
+    """A config whose run (tiny shop clean tables) is written under `root`."""
+    cfg = Config(name="tiny_tune", run_dir=str(root / "run"))
+    cfg.text.checkpoint = str(bert_dir)
+    cfg.text.cache_dir = str(root / "cache")
+    cfg.text.max_length = 16
+    cfg.retrieval.embedding_dim = 16
+    cfg.retrieval.projection_layers = [16]
+    cfg.retrieval.id_embedding_dim = 8
+    cfg.retrieval.batch_size = 32
+    cfg.data.split = SplitConfig(test_days=5, val_days=5)
+    cfg.training.verbose = 0
+    data = {
+        "epochs": 1,
+        "max_trials": 2,
+        "search_space": SMALL_SPACE,
+        "objective": "val_recall_at_10",
+        **tuning,
+    }
+    cfg.tuning = config_from_dict({"tuning": data}).tuning
+    run = RunDir(cfg.run_path)
+    if not (run.clean / "items.parquet").exists():
+        items, events = make_shop()
+        run.clean.mkdir(parents=True, exist_ok=True)
+        items.to_parquet(run.clean / "items.parquet", index=False)
+        events.to_parquet(run.clean / "events.parquet", index=False)
+    return cfg
+
+
+def write_config(cfg: Config, path: Path) -> Path:
+    save_config(cfg, path)
+    return path
+
+
+def trial_records(project: Path) -> dict[str, dict]:
+    return {
+        p.parent.name.removeprefix("trial_"): json.loads(p.read_text())
+        for p in sorted(project.glob("trial_*/tfrec_trial.json"))
+    }
+
+
+def trial_states(project: Path) -> dict[str, str]:
+    return {
+        p.parent.name.removeprefix("trial_"): json.loads(p.read_text())["status"]
+        for p in sorted(project.glob("trial_*/trial.json"))
+    }
+
+
+# ------------------------------------------------------------------------------------------
+# Search spaces
+# ------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("tuning", "message"),
+    [
+        ({"search_space": {}}, "tuning.search_space is empty"),
+        (
+            {"search_space": {"retrieval.temperature": {"type": "float", "min": 0.5, "max": 0.1}}},
+            "tuning.search_space.retrieval.temperature has min 0.5 >= max 0.1",
+        ),
+        (
+            {"search_space": {"retrieval.embedding_dim": {"type": "choice", "values": []}}},
+            "tuning.search_space.retrieval.embedding_dim.values is empty",
+        ),
+        (
+            {"search_space": {"retrieval.dropout": {"type": "float", "min": 0.1, "max": 0.5}}},
+            "tuning.search_space.retrieval.dropout is not a tunable config key",
+        ),
+        (
+            {"search_space": {"data.split.val_days": {"type": "int", "min": 1, "max": 3}}},
+            "tuning.search_space.data.split.val_days is not a tunable config key",
+        ),
+        (
+            {"search_space": {"retrieval.temperature": {"type": "float", "min": 0, "max": 1}}},
+            "tuning.search_space.retrieval.temperature.min must be > 0",
+        ),
+        (
+            {"search_space": {"retrieval.optimizer": {"type": "choice", "values": ["rmsprop"]}}},
+            "tuning.search_space.retrieval.optimizer.values[0] must be one of",
+        ),
+        (
+            {"search_space": {"retrieval.optimizer": {"type": "int", "min": 1, "max": 2}}},
+            "retrieval.optimizer is not an int config value",
+        ),
+        (
+            {
+                "search_space": {
+                    "retrieval.embedding_dim": {"type": "int", "min": 8, "max": 64, "values": [8]}
+                }
+            },
+            "tuning.search_space.retrieval.embedding_dim.values is only for type choice",
+        ),
+        (
+            {
+                "search_space": {
+                    "retrieval.learning_rate": {
+                        "type": "float",
+                        "min": -1.0,
+                        "max": 1.0,
+                        "sampling": "log",
+                    }
+                }
+            },
+            "tuning.search_space.retrieval.learning_rate.min must be > 0",
+        ),
+        ({"objective": "val_auc"}, "tuning.objective 'val_auc' is not reported by the retrieval"),
+        ({"objective": "loss"}, "tuning.direction is max but tuning.objective 'loss' is a loss"),
+        ({"tuner": "hyperband", "epochs": 2}, "hyperband needs tuning.epochs >= "),
+    ],
+)
+def test_bad_tuning_sections_are_config_errors(tmp_path, tuning, message):
+    path = tmp_path / "bad.yaml"
+    path.write_text(yaml.safe_dump({"tuning": tuning}))
+    with pytest.raises(ConfigError, match="bad.yaml: .*") as err:
+        load_config(path)
+    assert message in str(err.value)
+
+
+def test_default_space_checks_and_yaml_round_trip(tmp_path):
+    from tfrec.tuning.space import default_search_space, resolve_search_space, trial_config
+
+    cfg = load_config(REPO / "configs" / "tune_quickstart.yaml")
+    assert cfg.tuning.search_space
+    default = Config()
+    assert resolve_search_space(default) == default_search_space("retrieval")
+    default.text.mode = "top_k_layers"
+    assert "text.trainable_layers" in resolve_search_space(default)
+    # every default value is a valid config value
+    one = trial_config(
+        default, {"retrieval.projection_layers": [256, 128], "retrieval.num_hard_negatives": None}
+    )
+    assert one.retrieval.projection_layers == [256, 128]
+    save_config(cfg, tmp_path / "again.yaml")
+    assert load_config(tmp_path / "again.yaml").tuning == cfg.tuning
+
+
+def test_hyperparameters_map_to_config_values_and_defaults_are_the_config():
+    import keras_tuner as kt
+
+    from tfrec.tuning.space import config_values, declare_hyperparameters, trial_config
+
+    cfg = Config()
+    space = config_from_dict(
+        {
+            "tuning": {
+                "search_space": {
+                    **SMALL_SPACE,
+                    "retrieval.num_hard_negatives": {"type": "choice", "values": [None, 4]},
+                    "retrieval.optimizer": {"type": "choice", "values": ["adam", "sgd"]},
+                }
+            }
+        }
+    ).tuning.search_space
+    cfg.retrieval.embedding_dim = 16
+    cfg.retrieval.temperature = 0.1
+    hp = kt.HyperParameters()
+    declare_hyperparameters(hp, space, cfg)
+    values = config_values(hp.values, space)
+    # the config's own values are the defaults (projection [256] is not in the space)
+    assert values["retrieval.embedding_dim"] == 16
+    assert values["retrieval.temperature"] == pytest.approx(0.1)
+    assert values["retrieval.num_hard_negatives"] is None
+    hp.values["retrieval.projection_layers"] = "[16]"
+    hp.values["retrieval.num_hard_negatives"] = "4"
+    hp.values["tuner/epochs"] = 3
+    trial = trial_config(cfg, config_values(hp.values, space))
+    assert trial.retrieval.projection_layers == [16]
+    assert trial.retrieval.num_hard_negatives == 4
+    assert trial.retrieval.optimizer == "adam"
+    assert cfg.retrieval.projection_layers == [256]  # the run's config is not changed
+
+
+# ------------------------------------------------------------------------------------------
+# Searches
+# ------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("tuner", ["random", "bayesian", "hyperband"])
+def test_tiny_search_writes_best_config_table_plot_and_report(tmp_path, tiny_bert_dir, tuner):
+    from tfrec.tuning.search import run_tuning
+
+    extra = {"epochs": 3, "hyperband_factor": 3} if tuner == "hyperband" else {}
+    cfg = tiny_tuning_config(
+        tmp_path,
+        tiny_bert_dir,
+        tuner=tuner,
+        max_trials=2,
+        compare_with_default=tuner == "random",
+        **extra,
+    )
+    run = RunDir(cfg.run_path)
+    summary = run_tuning(cfg, run)
+    out = run.root / "tuning"
+    trials = pd.read_csv(out / "trials.csv")
+    assert len(trials) == summary["trials"] >= 2
+    assert set(trials["status"]) == {"COMPLETED"}
+    assert trials["objective"].between(0, 1).all()
+    assert (trials["seconds"] > 0).all()
+    assert {"temperature", "embedding_dim", "projection_layers"} <= set(trials.columns)
+    assert (out / "objective.png").read_bytes()[:4] == b"\x89PNG"
+    page = (run.report / "tuning.html").read_text()
+    assert "Objective by trial" in page and "data:image/png;base64," in page
+    best = load_config(out / "best_config.yaml")
+    for key, value in summary["best_values"].items():
+        section, name = key.split(".")
+        assert getattr(getattr(best, section), name) == value
+    assert summary["best_objective"] == pytest.approx(trials["objective"].max())
+    if tuner == "random":
+        assert summary["default_objective"] is not None
+        assert json.loads((out / "default.json").read_text())["objective"] == pytest.approx(
+            summary["default_objective"]
+        )
+
+
+def test_nan_trial_is_recorded_failed_and_the_search_goes_on(tmp_path, tiny_bert_dir):
+    from tfrec.tuning.search import run_tuning
+
+    # learning rates of 1e30 with SGD blow the loss up to NaN; 1e-3 trains normally
+    space = {
+        "retrieval.learning_rate": {"type": "choice", "values": [1e30, 1e-3]},
+        "retrieval.optimizer": {"type": "choice", "values": ["sgd"]},
+    }
+    cfg = tiny_tuning_config(
+        tmp_path,
+        tiny_bert_dir,
+        search_space=space,
+        tuner="random",
+        max_trials=2,
+        compare_with_default=False,
+    )
+    cfg.retrieval.batch_size = 8
+    summary = run_tuning(cfg, RunDir(cfg.run_path))
+    trials = pd.read_csv(RunDir(cfg.run_path).root / "tuning" / "trials.csv")
+    by_lr = {float(r["learning_rate"]): r for _, r in trials.iterrows()}
+    assert by_lr[1e30]["status"] == "FAILED"
+    assert "loss became NaN or infinite" in by_lr[1e30]["reason"]
+    assert by_lr[1e-3]["status"] == "COMPLETED"
+    assert summary["failed"] == 1 and summary["completed"] == 1
+    assert summary["best_values"]["retrieval.learning_rate"] == pytest.approx(1e-3)
+
+
+def test_objective_the_model_does_not_report_stops_the_search(tmp_path, tiny_bert_dir):
+    import keras_tuner as kt
+
+    from tfrec.tuning.search import make_tuner
+
+    cfg = tiny_tuning_config(tmp_path, tiny_bert_dir, max_trials=1)
+    tuner = make_tuner(cfg, RunDir(cfg.run_path))
+    tuner.oracle.objective = kt.Objective("val_ndcg_at_10", "max")
+    with pytest.raises(kt.errors.FatalValueError, match="'val_ndcg_at_10' is not reported"):
+        tuner.search()
+
+
+def _run_cli(args, env=None, **kw):
+    return subprocess.Popen(
+        [*TFREC, *args],
+        cwd=REPO,
+        env={**os.environ, **(env or {})},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        **kw,
+    )
+
+
+def test_killed_search_resumes_without_repeating_finished_trials(tmp_path, tiny_bert_dir):
+    cfg = tiny_tuning_config(tmp_path, tiny_bert_dir, max_trials=2, compare_with_default=False)
+    path = write_config(cfg, tmp_path / "tune.yaml")
+    project = RunDir(cfg.run_path).root / "tuning" / "search"
+    proc = _run_cli(["tune", str(path)])
+    try:
+        deadline = time.time() + 240
+        # kill the search as soon as trial 0 has finished (its record is written at its end)
+        while time.time() < deadline and "0" not in trial_records(project):
+            assert proc.poll() is None, proc.stdout.read()
+            time.sleep(0.2)
+        assert "0" in trial_records(project), "trial 0 did not finish in time"
+    finally:
+        proc.kill()
+        proc.wait(30)
+    first = trial_records(project)["0"]
+    assert trial_states(project)["0"] == "COMPLETED"
+    again = _run_cli(["tune", str(path)])
+    out, _ = again.communicate(timeout=300)
+    assert again.returncode == 0, out
+    assert "resuming: 1 finished trial(s) kept" in out
+    records = trial_records(project)
+    assert sorted(records) == ["0", "1"]
+    assert records["0"] == first  # trial 0 was not run again
+    assert [len(r["runs"]) for r in records.values()] == [1, 1]
+    assert set(trial_states(project).values()) == {"COMPLETED"}
+    assert len(pd.read_csv(project.parent / "trials.csv")) == 2
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_chief_and_two_workers_run_every_trial_once(tmp_path, tiny_bert_dir):
+    cfg = tiny_tuning_config(tmp_path, tiny_bert_dir, max_trials=3, compare_with_default=False)
+    path = write_config(cfg, tmp_path / "tune.yaml")
+    project = RunDir(cfg.run_path).root / "tuning" / "search"
+    env = {"KERASTUNER_ORACLE_IP": "127.0.0.1", "KERASTUNER_ORACLE_PORT": str(_free_port())}
+    procs = {}
+    try:
+        procs["chief"] = _run_cli(
+            ["tune", str(path)], {**env, "KERASTUNER_TUNER_ID": "chief"}, start_new_session=True
+        )
+        for worker in ("tuner0", "tuner1"):
+            procs[worker] = _run_cli(
+                ["tune", str(path)], {**env, "KERASTUNER_TUNER_ID": worker}, start_new_session=True
+            )
+        outputs = {name: p.communicate(timeout=420)[0] for name, p in procs.items()}
+    finally:
+        for p in procs.values():
+            if p.poll() is None:
+                os.killpg(p.pid, signal.SIGKILL)
+                p.wait(30)
+    for name, p in procs.items():
+        assert p.returncode == 0, f"{name}:\n{outputs[name]}"
+    records = trial_records(project)
+    assert sorted(records) == ["0", "1", "2"]
+    assert all(len(r["runs"]) == 1 for r in records.values())  # every trial ran exactly once
+    ran_by = [r["runs"][0]["tuner_id"] for r in records.values()]
+    assert set(ran_by) == {"tuner0", "tuner1"}, ran_by
+    assert set(trial_states(project).values()) == {"COMPLETED"}
+    trials = pd.read_csv(project.parent / "trials.csv")  # written by the chief
+    assert sorted(trials["tuner"]) == sorted(ran_by)
+    assert "worker tuner0 finished" in outputs["tuner0"]
