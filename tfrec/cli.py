@@ -211,7 +211,7 @@ def build_parser() -> argparse.ArgumentParser:
     sp.set_defaults(func=cmd_validate)
 
     sp = sub.add_parser("train", help="train one model stage (resumes a killed run)")
-    sp.add_argument("stage", choices=["retrieval"])
+    sp.add_argument("stage", choices=["retrieval", "ranking"])
     with_config(sp)
     sp.set_defaults(func=cmd_train)
 

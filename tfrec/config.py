@@ -236,6 +236,40 @@ class EvaluationConfig:
 
 
 @dataclass
+class RankingConfig:
+    """The CTR ranker (tfrec/ranking.py): DCN-v2 over frozen tower embeddings, item and context
+    features, with click and purchase-given-click heads."""
+
+    cross_layers: int = param(2, ge=0)
+    # low-rank cross layers: W = U V with this inner size (null = full rank)
+    projection_dim: Optional[int] = param(16, ge=1)
+    deep_layers: list[int] = param(default_factory=lambda: [128, 64], ge=1)
+    structure: Literal["stacked", "parallel"] = "parallel"
+    feature_dim: int = param(16, ge=1)
+    # positions above this share one bucket; every candidate is scored at serving_position
+    max_position: int = param(20, ge=1)
+    serving_position: int = param(1, ge=1)
+    click_loss_weight: float = param(1.0, ge=0)
+    purchase_loss_weight: float = param(1.0, ge=0)
+    # w in the ordering score p_click * (1 + w * p_purchase_given_click)
+    purchase_score_weight: float = param(1.0, ge=0)
+    learning_rate: float = param(1e-3, gt=0)
+    batch_size: int = param(512, ge=2)
+    epochs: int = param(5, ge=1)
+    early_stopping_patience: int = param(2, ge=0)
+    backup_every_steps: int = param(100, ge=1)
+    # extra features: an events column (read from the impression's row) or an items column
+    extra_features: dict[str, Literal["numeric", "categorical"]] = param(default_factory=dict)
+    # per training search, this many retrieval candidates it did not show are added as
+    # negatives at the serving position (0 = train on shown items only)
+    unshown_negatives: int = param(5, ge=0)
+    # candidates retrieved per search (unshown negatives, end-to-end evaluation)
+    candidates: int = param(100, ge=10)
+    # cap on evaluated held-out searches (0 = all)
+    max_eval_searches: int = param(0, ge=0)
+
+
+@dataclass
 class ExportConfig:
     """TF Serving exports: `export/<model_name>/<version>/` SavedModels and `models.config`."""
 
@@ -363,13 +397,14 @@ class Config:
     name: str = "quickstart"
     run_dir: Optional[str] = None
     seed: int = 42
-    stages: list[Literal["data", "retrieval", "tune", "evaluate", "export", "index"]] = param(
+    stages: list[Literal["data", "retrieval", "ranking", "tune", "evaluate", "export", "index"]] = param(
         default_factory=lambda: ["data", "retrieval", "evaluate"]
     )
     data: DataConfig = param(default_factory=DataConfig)
     text: TextConfig = param(default_factory=TextConfig)
     retrieval: RetrievalConfig = param(default_factory=RetrievalConfig)
     training: TrainingConfig = param(default_factory=TrainingConfig)
+    ranking: RankingConfig = param(default_factory=RankingConfig)
     evaluation: EvaluationConfig = param(default_factory=EvaluationConfig)
     export: ExportConfig = param(default_factory=ExportConfig)
     index: IndexConfig = param(default_factory=IndexConfig)

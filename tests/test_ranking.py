@@ -1,0 +1,255 @@
+"""The CTR ranker: trains, round-trips through save/load, handles bad input clearly."""
+
+import numpy as np
+import pandas as pd
+import pytest
+import tensorflow as tf
+from tiny_shop import make_shop
+
+import tfrec  # noqa: F401
+from tfrec.config import Config, SplitConfig
+from tfrec.data.datasets import prepare_data
+from tfrec.data.ranking_examples import ExtraFeatureEncoder, ranking_frame, ranking_queries
+from tfrec.ranking import RankingModel, logistic_regression_config, ranking_throughput
+from tfrec.ranking_training import (
+    RankingFeatureBuilder,
+    auc,
+    check_labels,
+    gauc,
+    load_ranking_model,
+    make_dataset,
+    ndcg_at,
+    save_ranking_model,
+)
+from tfrec.retrieval import build_retrieval_model
+
+SPLIT = SplitConfig(test_days=5, val_days=5)
+
+
+def with_purchases(events, share=0.5, seed=0):
+    """Every other click (by a fixed draw) is followed by a purchase in the same search."""
+    rng = np.random.default_rng(seed)
+    clicks = events[events.event == "click"]
+    bought = clicks[rng.random(len(clicks)) < share].copy()
+    bought["event"] = "purchase"
+    bought["timestamp"] = bought["timestamp"] + pd.Timedelta(seconds=30)
+    return pd.concat([events, bought], ignore_index=True)
+
+
+@pytest.fixture(scope="module")
+def shop():
+    items, events = make_shop()
+    items["rating"] = np.linspace(1, 5, len(items))
+    items["colour"] = [["red", "blue", None][i % 3] for i in range(len(items))]
+    return items, with_purchases(events)
+
+
+@pytest.fixture(scope="module")
+def data(shop):
+    return prepare_data(*shop, SPLIT)
+
+
+@pytest.fixture(scope="module")
+def builder(data, shop):
+    cfg = Config()
+    cfg.retrieval.embedding_dim = 16
+    cfg.retrieval.projection_layers = [32]
+    cfg.retrieval.id_embedding_dim = 8
+    rng = np.random.default_rng(0)
+    queries = ranking_queries(data)
+    item_text = rng.normal(size=(len(data.catalog), 16)).astype("float32")
+    query_text = rng.normal(size=(len(queries), 16)).astype("float32")
+    item_text[0] = query_text[0] = 0
+    tf.keras.utils.set_random_seed(0)
+    retrieval = build_retrieval_model(cfg, data, item_text, query_text[: len(data.queries)])
+    kinds = {"rating": "numeric", "colour": "categorical"}
+    train = ranking_frame(
+        data, "train", queries, events=shop[1], items=shop[0], extra_features=kinds
+    )
+    extras = ExtraFeatureEncoder.fit(train, kinds)
+    return RankingFeatureBuilder(data, retrieval, queries, query_text, extras, items=shop[0])
+
+
+def frame_inputs(builder, split="train"):
+    kinds = builder.extras.kinds
+    frame = ranking_frame(
+        builder.data, split, builder.queries, events=None, items=builder.items, extra_features=kinds
+    )
+    return frame, *builder.frame_features(frame)
+
+
+def small_ranker(builder, **overrides):
+    c = builder.data.catalog
+    e = builder.extras
+    config = dict(
+        category_vocab_sizes=[len(v) for v in c.category_vocabs],
+        brand_vocab_size=len(c.brand_vocab),
+        num_price_buckets=len(c.price_boundaries) + 2,
+        feature_dim=4,
+        cross_layers=1,
+        projection_dim=4,
+        deep_layers=[16],
+        max_position=5,
+        numeric_features=e.numeric,
+        numeric_means=[e.means[n] for n in e.numeric],
+        numeric_stds=[e.stds[n] for n in e.numeric],
+        categorical_features=e.categorical_sizes,
+        learning_rate=0.01,
+    )
+    config.update(overrides)
+    model = RankingModel(**config)
+    model.compile_default()
+    return model
+
+
+def test_ranking_frame_features_and_leak_free_history(data, builder):
+    frame, feats, labels = frame_inputs(builder)
+    assert len(frame) == (data.impressions.split == "train").sum()
+    assert set(feats) >= {
+        "query_embedding",
+        "item_embedding",
+        "category",
+        "brand",
+        "price_bucket",
+        "hour",
+        "position",
+        "rating",
+        "colour",
+    }
+    assert feats["query_embedding"].shape == (len(frame), 16)
+    assert feats["position"].min() >= 1 and feats["hour"].max() <= 23
+    assert labels["purchase"].sum() > 0 and (labels["purchase"] <= labels["click"]).all()
+    # every history item was a positive of the same user strictly before the search
+    pos = data.retrieval
+    for row in frame.drop_duplicates("search_id").itertuples():
+        hist = row.history[row.history > 0]
+        before = pos[(pos.user_id == row.user_id) & (pos.timestamp < row.search_time)]
+        assert set(hist) <= set(before.item_idx)
+
+
+@pytest.mark.parametrize("structure", ["parallel", "stacked"])
+def test_training_lowers_the_loss(builder, structure):
+    tf.keras.utils.set_random_seed(0)
+    _, feats, labels = frame_inputs(builder)
+    model = small_ranker(builder, structure=structure)
+    hist = model.fit(make_dataset(feats, labels, 64, True, 0), epochs=6, verbose=0)
+    loss = hist.history["loss"]
+    assert loss[-1] < loss[0]
+    assert "click_auc" in hist.history and "purchase_given_click_auc" in hist.history
+
+
+def test_save_load_round_trip_identical_scores(builder, tmp_path):
+    _, feats, labels = frame_inputs(builder)
+    model = small_ranker(builder)
+    model.fit(make_dataset(feats, labels, 64, True, 0), epochs=1, verbose=0)
+    save_ranking_model(model, tmp_path / "ranker", builder.extras)
+    again, extras = load_ranking_model(tmp_path / "ranker")
+    assert again.get_config() == model.get_config()
+    assert extras.kinds == builder.extras.kinds
+    _, test_feats, _ = frame_inputs(builder, "test")
+    for key in ("click", "purchase", "score"):
+        np.testing.assert_array_equal(
+            model(test_feats)[key].numpy(), again(test_feats)[key].numpy()
+        )
+    np.testing.assert_array_equal(
+        model.serving_scores(test_feats)["score"].numpy(),
+        again.serving_scores(test_feats)["score"].numpy(),
+    )
+
+
+def test_position_defaults_to_the_serving_position(builder):
+    _, feats, labels = frame_inputs(builder)
+    model = small_ranker(builder)
+    model.fit(make_dataset(feats, labels, 64, True, 0), epochs=2, verbose=0)
+    without = {k: v for k, v in feats.items() if k != "position"}
+    at_one = {**feats, "position": np.ones_like(feats["position"])}
+    np.testing.assert_allclose(model(without)["score"].numpy(), model(at_one)["score"].numpy())
+    np.testing.assert_allclose(
+        model.serving_scores(feats)["score"].numpy(), model(at_one)["score"].numpy()
+    )
+    # training learnt a position effect: logged positions change the click probability
+    assert not np.allclose(model(feats)["click"].numpy(), model(at_one)["click"].numpy())
+
+
+def test_missing_feature_at_serving_names_it(builder):
+    _, feats, _ = frame_inputs(builder, "test")
+    model = small_ranker(builder)
+    model(feats)
+    for name in ("brand", "rating", "colour"):
+        broken = {k: v for k, v in feats.items() if k != name}
+        with pytest.raises(ValueError, match=f"missing: {name}"):
+            model.serving_scores(broken)
+
+
+def test_impressions_without_positions_are_an_error(data):
+    broken = data.impressions.copy()
+    broken.loc[broken.index[:7], "position"] = pd.NA
+    bad = type(data)(**{**data.__dict__, "impressions": broken})
+    split = broken.loc[broken.index[0], "split"]
+    with pytest.raises(ValueError, match=r"7 of \d+ impressions in split '\w+' have no position"):
+        ranking_frame(bad, split)
+
+
+def test_no_purchases_disables_the_purchase_head(builder, capsys):
+    _, feats, labels = frame_inputs(builder)
+    labels = {**labels, "purchase": np.zeros_like(labels["purchase"])}
+    assert check_labels(labels) is False
+    assert "purchase head is disabled" in capsys.readouterr().out
+    model = small_ranker(builder, purchase_head=False)
+    hist = model.fit(make_dataset(feats, labels, 64, True, 0), epochs=1, verbose=0)
+    assert np.isfinite(hist.history["loss"][0])
+    out = model(feats)
+    np.testing.assert_array_equal(out["purchase"].numpy(), 0)
+    np.testing.assert_allclose(out["score"].numpy(), out["click"].numpy())
+
+
+def test_no_clicks_is_an_error():
+    with pytest.raises(ValueError, match="no clicks among the 5 train impressions"):
+        check_labels({"click": np.zeros(5), "purchase": np.zeros(5)})
+
+
+def test_unknown_extra_feature_is_named(data, shop):
+    with pytest.raises(ValueError, match="extra_features.device: no column 'device'"):
+        ranking_frame(
+            data, "train", events=shop[1], items=shop[0], extra_features={"device": "categorical"}
+        )
+
+
+def test_logistic_regression_baseline_has_no_interactions(builder):
+    model = small_ranker(builder)
+    lr = RankingModel.from_config(logistic_regression_config(model.get_config()))
+    assert lr.cross == [] and lr.deep == []
+    _, feats, labels = frame_inputs(builder)
+    lr.compile_default()
+    hist = lr.fit(make_dataset(feats, labels, 64, True, 0), epochs=1, verbose=0)
+    assert np.isfinite(hist.history["loss"][0])
+
+
+def test_bad_constructor_arguments():
+    with pytest.raises(ValueError, match="structure"):
+        RankingModel([2, 2, 2], 2, 2, structure="diagonal")
+    with pytest.raises(ValueError, match="serving_position"):
+        RankingModel([2, 2, 2], 2, 2, max_position=5, serving_position=9)
+
+
+def test_metric_arithmetic():
+    y = np.array([1, 0, 1, 0])
+    assert auc(y, np.array([0.9, 0.1, 0.8, 0.2])) == 1.0
+    assert auc(y, np.array([0.1, 0.9, 0.2, 0.8])) == 0.0
+    assert auc(y, np.array([0.5, 0.5, 0.5, 0.5])) == 0.5
+    assert np.isnan(auc(np.ones(3), np.arange(3)))
+    # group a: perfect (4 rows); group b: inverted (2 rows); group c: one class only (skipped)
+    y = np.array([1, 0, 1, 0, 1, 0, 1])
+    s = np.array([0.9, 0.1, 0.8, 0.2, 0.1, 0.9, 0.5])
+    g = np.array(["a", "a", "a", "a", "b", "b", "c"])
+    assert gauc(y, s, g) == pytest.approx((1.0 * 4 + 0.0 * 2) / 6)
+    assert ndcg_at([np.array([3.0, 1.0, 0.0])], 10) == 1.0
+    assert ndcg_at([np.array([0.0, 3.0])], 10) == pytest.approx(1 / np.log2(3))
+    assert np.isnan(ndcg_at([np.zeros(3)], 10))
+
+
+def test_throughput_is_measured(builder):
+    _, feats, _ = frame_inputs(builder, "test")
+    model = small_ranker(builder)
+    model(feats)
+    assert ranking_throughput(model, 100, min_seconds=0.05) > 0
