@@ -165,6 +165,12 @@ def cmd_tune(args) -> int:
     return 0
 
 
+def cmd_shop(args) -> int:
+    from tfrec.shop.commands import run_command
+
+    return run_command(_config(args), args.command, args)
+
+
 def cmd_bench(args) -> int:
     from tfrec.bench import run_benchmarks
 
@@ -243,6 +249,41 @@ def build_parser() -> argparse.ArgumentParser:
     )
     with_config(sp)
     sp.set_defaults(func=cmd_tune)
+
+    sp = sub.add_parser("recommend", help="home feed of a user (+ session) from a trained run")
+    with_config(sp)
+    sp.add_argument("--user-id", help="user id (unknown or none: session or popularity feed)")
+    sp.add_argument("--session-items", help="comma-separated item ids of the current session")
+    sp.add_argument("--session-queries", help="comma-separated searches of the current session")
+    sp.add_argument("--mmr-lambda", type=float, help="MMR relevance weight (default: shop.mmr_lambda)")
+    sp.add_argument("-k", type=int, default=10)
+    sp.add_argument("--json", action="store_true", help="print the structured result")
+    sp.set_defaults(func=cmd_shop)
+
+    sp = sub.add_parser("similar", help="similar items with each dimension's contribution")
+    with_config(sp)
+    sp.add_argument("item_id")
+    sp.add_argument("--weights", help="e.g. semantic=1,behavioural=0 (default: shop.similar_weights)")
+    sp.add_argument("-k", type=int, default=10)
+    sp.add_argument("--json", action="store_true", help="print the structured result")
+    sp.set_defaults(func=cmd_shop)
+
+    sp = sub.add_parser("complementary", help="frequently bought together and a bundle")
+    with_config(sp)
+    sp.add_argument("item_id")
+    sp.add_argument("--cart", help="comma-separated item ids already in the cart")
+    sp.add_argument("-k", type=int, default=10)
+    sp.add_argument("--json", action="store_true", help="print the structured result")
+    sp.set_defaults(func=cmd_shop)
+
+    sp = sub.add_parser("search", help="search the catalog of a trained run, with explanations")
+    with_config(sp)
+    sp.add_argument("query")
+    sp.add_argument("--user-id")
+    sp.add_argument("--session-items", help="comma-separated item ids of the current session")
+    sp.add_argument("-k", type=int, default=10)
+    sp.add_argument("--json", action="store_true", help="print the structured result")
+    sp.set_defaults(func=cmd_shop)
 
     sp = sub.add_parser("bench", help="benchmarks, printed as ratios against in-run baselines")
     sp.add_argument("config", nargs="?", default=DEFAULT_CONFIG)

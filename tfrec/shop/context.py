@@ -32,8 +32,9 @@ PAD = 0
 QueryEncoder = Callable[[Sequence[str], np.ndarray, np.ndarray], np.ndarray]
 
 
-class UnknownItemError(KeyError):
-    """An item id that is not in the catalog. The message names the id."""
+class UnknownItemError(KeyError, ValueError):
+    """An item id that is not in the catalog. The message names the id. A `ValueError` as well,
+    so the `tfrec` command prints it as a clear error."""
 
     def __str__(self) -> str:
         return str(self.args[0]) if self.args else "unknown item"

@@ -1,0 +1,67 @@
+import numpy as np
+import pandas as pd
+import pytest
+
+from tfrec.shop.cold_start import add_items_to_context, embed_new_items, new_item_features
+from tfrec.shop.feed import home_feed
+from tfrec.shop.similar import similar_items
+
+
+class TableEncoder:
+    """Stands in for the frozen text encoder: the model's cached text embedding per text."""
+
+    def __init__(self, catalog, table):
+        self.rows = {t: i for i, t in enumerate(catalog.texts)}
+        self.table = table
+
+    def encode_texts(self, texts, batch_size=256):
+        return np.stack([self.table[self.rows[t]] for t in texts])
+
+
+def catalog_rows(catalog, rows):
+    return pd.DataFrame(
+        {
+            "item_id": [f"new{r}" for r in rows],
+            "title": [catalog.titles[r] for r in rows],
+            "category": [catalog.categories[r] for r in rows],
+            "brand": [catalog.brands[r] for r in rows],
+            "price": [catalog.prices[r] for r in rows],
+        }
+    )
+
+
+def test_content_path_reproduces_the_catalog_embeddings(tiny_data, tiny_model):
+    c = tiny_data.catalog
+    rows = [1, 7, 30]
+    enc = TableEncoder(c, tiny_model.item_text_table.numpy())
+    emb, _, feats = embed_new_items(tiny_model, c, catalog_rows(c, rows), enc)
+    np.testing.assert_array_equal(feats["category"], c.category_idx[rows])
+    np.testing.assert_array_equal(feats["price_bucket"], c.price_bucket[rows])
+    np.testing.assert_allclose(emb, tiny_model.all_item_embeddings()[rows], atol=1e-5)
+
+
+def test_unknown_attributes_map_to_zero_and_empty_titles_fail(tiny_data):
+    c = tiny_data.catalog
+    items = pd.DataFrame({"item_id": ["n"], "title": ["x"], "category": ["Z > Y"], "brand": ["zz"]})
+    f = new_item_features(c, items)
+    assert f["category"].tolist() == [[0, 0, 0]] and f["brand"].tolist() == [0]
+    assert f["price_bucket"].tolist() == [0]
+    with pytest.raises(ValueError, match="empty title"):
+        new_item_features(c, pd.DataFrame({"item_id": ["n"], "title": [" "]}))
+
+
+def test_added_item_is_served_at_once(tiny_ctx, tiny_data, tiny_model):
+    import copy
+    import dataclasses
+
+    ctx = copy.deepcopy(dataclasses.replace(tiny_ctx, query_encoder=None))
+    ctx.query_encoder = tiny_ctx.query_encoder
+    c = tiny_data.catalog
+    enc = TableEncoder(c, tiny_model.item_text_table.numpy())
+    emb, text, feats = embed_new_items(tiny_model, c, catalog_rows(c, [5]), enc)
+    (row,) = add_items_to_context(ctx, feats, emb, text)
+    assert ctx.item_ids[row] == "new5" and ctx.item_index("new5") == row
+    sim = similar_items(ctx, "new5", k=1, weights={"semantic": 1.0})
+    assert sim["items"][0]["item_id"] == c.item_ids[5]
+    feed = home_feed(ctx, None, session_items=[c.item_ids[5]], k=3, exclude_seen=True)
+    assert "new5" in [r["item_id"] for r in feed["items"]]
