@@ -144,6 +144,7 @@ def _to_tensor(key: str, value, dtype: tf.DType, dims: list[int]) -> tf.Tensor:
 
 def load_version(name: str, path: Path) -> LoadedVersion:
     """Load a version and run every warmup request; raises on any failure."""
+    import tensorflow_text  # noqa: F401  (registers the TF Text ops of the in-graph tokenizer)
     from scann import scann_ops  # noqa: F401  (registers the Scann ops the graph may use)
     from tensorflow.core.protobuf import saved_model_pb2
     from tensorflow_serving.apis import prediction_log_pb2

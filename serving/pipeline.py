@@ -139,8 +139,9 @@ class ProductPipeline:
             out["scores"][0],
             k,
             category,
-            exclude={item_id},
+            exclude=set(),
             extra={"item_id": item_id},
+            itself=item_id,
         )
 
     def _retrieve(self, q: str, user_id: str, k: int, category: str, endpoint: str) -> dict:
@@ -164,7 +165,9 @@ class ProductPipeline:
         extra["known_user"] = bool(user_id) and user_id in self.recent
         return self._respond(endpoint, model, ids, out["scores"][0], k, category, exclude, extra)
 
-    def _respond(self, endpoint, model, ids, scores, k, category, exclude, extra) -> dict:
+    def _respond(
+        self, endpoint, model, ids, scores, k, category, exclude, extra, itself=None
+    ) -> dict:
         results, seen = [], set()
         filtered = {"duplicate": 0, "purchased": 0, "category": 0}
         for item, score in zip(ids, scores, strict=True):
@@ -172,6 +175,8 @@ class ProductPipeline:
                 filtered["duplicate"] += 1
                 continue
             seen.add(item)
+            if item == itself:  # /similar: the asked item is not similar to itself
+                continue
             if item in exclude:
                 filtered["purchased"] += 1
                 continue

@@ -300,8 +300,11 @@ def save_version(
     requests: dict,
     info: dict,
     version: int | None = None,
+    verify=None,
 ) -> Path:
-    """Save `module` as the next version under `base` (atomically published, see module doc)."""
+    """Save `module` as the next version under `base` (atomically published, see module doc).
+    `verify(loaded)`, when given, runs on the loaded, warmed-up version before it is published
+    and may raise to refuse it."""
     base.mkdir(parents=True, exist_ok=True)
     version = version or next_version(base)
     tmp = base / f".tmp-{version}-{time.time_ns()}"
@@ -314,7 +317,9 @@ def save_version(
         requests = {k: v for k, v in requests.items() if k in sigs}
         write_warmup(tmp / "assets.extra" / WARMUP_FILE, model_name, requests)
         (tmp / "assets.extra" / INFO_FILE).write_text(json.dumps(info, indent=2))
-        check_version(tmp)
+        loaded = check_version(tmp)
+        if verify is not None:
+            verify(loaded)
         final = base / str(version)
         tmp.rename(final)
     except BaseException:
@@ -324,14 +329,16 @@ def save_version(
 
 
 def load_version(path: Path):
-    """Load one exported version (registers ScaNN's ops first; harmless without them)."""
+    """Load one exported version (registers the TF Text and ScaNN ops first)."""
+    import tensorflow_text  # noqa: F401  (registers the TF Text ops of the in-graph tokenizer)
     from scann import scann_ops  # noqa: F401  (registers the Scann ops the graph may use)
 
     return tf.saved_model.load(str(path))
 
 
-def check_version(path: Path) -> None:
-    """Load a version and run every warmup request; raises when anything fails."""
+def check_version(path: Path):
+    """Load a version and run every warmup request; returns the loaded version, raises when
+    anything fails."""
     loaded = load_version(path)
     warmup = path / "assets.extra" / WARMUP_FILE
     if not warmup.is_file():
@@ -339,6 +346,7 @@ def check_version(path: Path) -> None:
     for req in read_warmup(warmup):
         fn = loaded.signatures[req.model_spec.signature_name]
         fn(**{k: tf.make_ndarray(v) for k, v in req.inputs.items()})
+    return loaded
 
 
 def models_config(export_dir: Path, names: list[str], versions: int = 1) -> str:
@@ -413,26 +421,35 @@ def export_model(
         "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
     }
     out = {}
+    q = requests["retrieval"]
     for name, scann in ((e.model_name, False), (e.scann_model_name, True)):
         t0 = time.time()
         module = RetrievalServingModule(model, data, index, e.max_k, use_scann=scann)
         base = export_dir / name
-        path = save_version(module, base, name, requests, info, version)
-        # exported top-k equals the pre-export top-k
-        loaded = load_version(path)
-        q = requests["retrieval"]
         sig = "retrieval" if scann else "retrieval_bruteforce"
-        got = loaded.signatures[sig](**{k: tf.constant(_as_tensor_value(v)) for k, v in q.items()})
-        got = [[x.decode() for x in row] for row in got["item_ids"].numpy()]
-        want = reference_top_k(model, data, index, q, int(q["k"]), scann)
-        same = sum(g == w for g, w in zip(got, want, strict=True))
+        checked = {}
+
+        def same_top_k(loaded, sig=sig, scann=scann, checked=checked):
+            # exported top-k equals the pre-export top-k (on the version before it is published)
+            got = loaded.signatures[sig](
+                **{k: tf.constant(_as_tensor_value(v)) for k, v in q.items()}
+            )
+            got = [[x.decode() for x in row] for row in got["item_ids"].numpy()]
+            want = reference_top_k(model, data, index, q, int(q["k"]), scann)
+            checked.update(
+                same=sum(g == w for g, w in zip(got, want, strict=True)),
+                n=len(want),
+                signatures=sorted(loaded.signatures.keys()),
+            )
+            if checked["same"] != len(want):
+                echo(f"[export] WARNING: {sig} differs from the in-process model: {got} vs {want}")
+
+        path = save_version(module, base, name, requests, info, version, verify=same_top_k)
         echo(
             f"[export] {path} ({time.time() - t0:.1f} s): signatures "
-            f"{', '.join(sorted(loaded.signatures.keys()))}; exported top-{int(q['k'])} equals "
-            f"pre-export on {same}/{len(want)} warmup queries"
+            f"{', '.join(checked['signatures'])}; exported top-{int(q['k'])} equals "
+            f"pre-export on {checked['same']}/{checked['n']} warmup queries"
         )
-        if same != len(want):
-            echo(f"[export] WARNING: {sig} differs from the in-process model: {got} vs {want}")
         _prune(base, e.keep_versions)
         out[name] = path
     (export_dir / "models.config").write_text(
