@@ -139,10 +139,19 @@ def bench_synthetic(cfg: Config) -> dict:
     return r
 
 
+def bench_ranking(cfg: Config) -> dict:
+    """Ranker throughput (candidates/s) for 100, 500, 1000 candidates per request, as ratios to
+    the logistic-regression baseline (tfrec/ranking_training.py)."""
+    from tfrec.ranking_training import ranking_benchmark
+
+    return ranking_benchmark(cfg)
+
+
 SECTIONS: dict[str, Callable[[Config], dict]] = {
     "training": bench_training,
     "encoding": bench_encoding,
     "synthetic": bench_synthetic,
+    "ranking": bench_ranking,
 }
 
 

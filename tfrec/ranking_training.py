@@ -12,7 +12,9 @@ The stage:
    logistic-regression baseline on the same features, the same way;
 4. evaluates both on the test split (`evaluate_ranking`): AUC, LogLoss and GAUC (per query and
    per user) for click and purchase, calibration, the effect of fixing the position, and the
-   end-to-end NDCG@10 / purchase Recall@10 of retrieval-then-ranking on held-out searches;
+   end-to-end NDCG@10 / purchase Recall@10 of retrieval-then-ranking on held-out searches (the
+   ranker's score alone, and fused with the retrieval logit, log(score) + beta * dot /
+   temperature, beta chosen on the validation searches);
    prints the tables, merges them into metrics.json and writes report/ranking.html.
 
 Artifacts: runs/<name>/ranking/{model,baseline}/ (model.json + weights), checkpoints/, backup/,
@@ -903,3 +905,61 @@ def write_ranking_report(cfg, run, cls, pos_table, e2e, n_searches, calib) -> Pa
     path = run.report / "ranking.html"
     path.write_text("\n".join(parts), encoding="utf-8")
     return path
+
+
+# ------------------------------------------------------------------------------------------------
+# Benchmark
+# ------------------------------------------------------------------------------------------------
+
+
+def ranking_benchmark(cfg: Config, sizes: tuple[int, ...] = (100, 500, 1000)) -> dict:
+    """Candidates scored per second by the ranker and by the logistic-regression baseline (same
+    features, same serving path), per request size, and their ratio, measured in one run.
+
+    Uses the run's trained models when `tfrec train ranking` has saved them; otherwise models
+    of the configured architecture with fresh weights (throughput does not depend on weights)."""
+    from tfrec.ranking import ranking_throughput
+
+    out_dir = RunDir(cfg.run_path).root / "ranking"
+    if (out_dir / "model" / "model.json").exists() and (
+        out_dir / "baseline" / "model.json"
+    ).exists():
+        ranker, _ = load_ranking_model(out_dir / "model")
+        baseline, _ = load_ranking_model(out_dir / "baseline")
+        source = f"trained models in {out_dir}"
+    else:
+        r = cfg.ranking
+        config = {
+            "category_vocab_sizes": [11, 24, 56],
+            "brand_vocab_size": 120,
+            "num_price_buckets": cfg.retrieval.price_buckets + 2,
+            "feature_dim": r.feature_dim,
+            "cross_layers": r.cross_layers,
+            "projection_dim": r.projection_dim,
+            "deep_layers": list(r.deep_layers),
+            "structure": r.structure,
+            "max_position": r.max_position,
+            "serving_position": r.serving_position,
+        }
+        ranker = RankingModel.from_config(config)
+        baseline = RankingModel.from_config(logistic_regression_config(ranker.get_config()))
+        for m in (ranker, baseline):
+            m(random_candidates(m, 2, cfg.retrieval.embedding_dim))
+        source = f"untrained models of the configured architecture ({out_dir} has none)"
+    echo(f"[bench] ranking throughput, serving path (position fixed), {source}")
+    rows = []
+    for n in sizes:
+        lr = ranking_throughput(baseline, n)
+        dcn = ranking_throughput(ranker, n)
+        rows.append(
+            {
+                "candidates per request": n,
+                "ranker candidates/s": dcn,
+                "logistic regression candidates/s": lr,
+                "ranker / LR": dcn / lr,
+            }
+        )
+    table = pd.DataFrame(rows)
+    with pd.option_context("display.width", 200, "display.float_format", "{:,.2f}".format):
+        echo(table.to_string(index=False))
+    return {"source": source, "rows": table.to_dict(orient="records")}
