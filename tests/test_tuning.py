@@ -7,6 +7,7 @@ epoch per trial, one to three trials, under tmp_path.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -296,28 +297,24 @@ def test_objective_the_model_does_not_report_stops_the_search(tmp_path, tiny_ber
         tuner.search()
 
 
-def _run_cli(args, env=None, **kw):
-    return subprocess.Popen(
-        [*TFREC, *args],
-        cwd=REPO,
-        env={**os.environ, **(env or {})},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        **kw,
-    )
+def _tune(path: Path, log: Path) -> subprocess.Popen:
+    """`tfrec tune CONFIG` in a subprocess, its output in `log`."""
+    with open(log, "w") as out:
+        return subprocess.Popen(
+            [*TFREC, "tune", str(path)], cwd=REPO, stdout=out, stderr=subprocess.STDOUT
+        )
 
 
 def test_killed_search_resumes_without_repeating_finished_trials(tmp_path, tiny_bert_dir):
     cfg = tiny_tuning_config(tmp_path, tiny_bert_dir, max_trials=2, compare_with_default=False)
     path = write_config(cfg, tmp_path / "tune.yaml")
     project = RunDir(cfg.run_path).root / "tuning" / "search"
-    proc = _run_cli(["tune", str(path)])
+    proc = _tune(path, tmp_path / "first.log")
     try:
         deadline = time.time() + 240
         # kill the search as soon as trial 0 has finished (its record is written at its end)
         while time.time() < deadline and "0" not in trial_records(project):
-            assert proc.poll() is None, proc.stdout.read()
+            assert proc.poll() is None, (tmp_path / "first.log").read_text()
             time.sleep(0.2)
         assert "0" in trial_records(project), "trial 0 did not finish in time"
     finally:
@@ -325,8 +322,14 @@ def test_killed_search_resumes_without_repeating_finished_trials(tmp_path, tiny_
         proc.wait(30)
     first = trial_records(project)["0"]
     assert trial_states(project)["0"] == "COMPLETED"
-    again = _run_cli(["tune", str(path)])
-    out, _ = again.communicate(timeout=300)
+    assert "1" not in trial_records(project)
+    again = _tune(path, tmp_path / "again.log")
+    try:
+        again.wait(300)
+    finally:
+        again.kill()
+        again.wait(30)
+    out = (tmp_path / "again.log").read_text()
     assert again.returncode == 0, out
     assert "resuming: 1 finished trial(s) kept" in out
     records = trial_records(project)
@@ -349,22 +352,34 @@ def test_chief_and_two_workers_run_every_trial_once(tmp_path, tiny_bert_dir):
     project = RunDir(cfg.run_path).root / "tuning" / "search"
     env = {"KERASTUNER_ORACLE_IP": "127.0.0.1", "KERASTUNER_ORACLE_PORT": str(_free_port())}
     procs = {}
-    try:
-        procs["chief"] = _run_cli(
-            ["tune", str(path)], {**env, "KERASTUNER_TUNER_ID": "chief"}, start_new_session=True
-        )
-        for worker in ("tuner0", "tuner1"):
-            procs[worker] = _run_cli(
-                ["tune", str(path)], {**env, "KERASTUNER_TUNER_ID": worker}, start_new_session=True
-            )
-        outputs = {name: p.communicate(timeout=420)[0] for name, p in procs.items()}
-    finally:
-        for p in procs.values():
-            if p.poll() is None:
-                os.killpg(p.pid, signal.SIGKILL)
+    with contextlib.ExitStack() as files:
+        try:
+            for name in ("chief", "tuner0", "tuner1"):
+                log = files.enter_context(open(tmp_path / f"{name}.log", "w"))
+                procs[name] = subprocess.Popen(
+                    [*TFREC, "tune", str(path)],
+                    cwd=REPO,
+                    env={**os.environ, **env, "KERASTUNER_TUNER_ID": name},
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,
+                )
+            deadline = time.time() + 300
+            while time.time() < deadline:
+                codes = {name: p.poll() for name, p in procs.items()}
+                if any(c not in (None, 0) for c in codes.values()) or all(
+                    c == 0 for c in codes.values()
+                ):
+                    break
+                time.sleep(0.5)
+        finally:
+            for p in procs.values():
+                if p.poll() is None:
+                    os.killpg(p.pid, signal.SIGKILL)
                 p.wait(30)
+    outputs = {name: (tmp_path / f"{name}.log").read_text() for name in procs}
     for name, p in procs.items():
-        assert p.returncode == 0, f"{name}:\n{outputs[name]}"
+        assert p.returncode == 0, f"{name} exited {p.returncode}:\n{outputs[name][-3000:]}"
     records = trial_records(project)
     assert sorted(records) == ["0", "1", "2"]
     assert all(len(r["runs"]) == 1 for r in records.values())  # every trial ran exactly once
@@ -374,3 +389,4 @@ def test_chief_and_two_workers_run_every_trial_once(tmp_path, tiny_bert_dir):
     trials = pd.read_csv(project.parent / "trials.csv")  # written by the chief
     assert sorted(trials["tuner"]) == sorted(ran_by)
     assert "worker tuner0 finished" in outputs["tuner0"]
+    assert "3 trial(s): 3 completed, 0 failed" in outputs["chief"]

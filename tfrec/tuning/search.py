@@ -142,9 +142,12 @@ def run_tuning(cfg: Config, run: RunDir, data=None) -> dict:
         + (f"{t.max_trials} trial(s)" if t.tuner != "hyperband" else "hyperband schedule")
         + f", {t.epochs} epoch(s) each; project {tuner.project_dir}"
     )
-    done = [tr for tr in tuner.oracle.trials.values() if str(tr.status) in ("COMPLETED", "FAILED")]
-    if done and role != "worker " + tuner.tuner_id:
-        echo(f"[tune] resuming: {len(done)} finished trial(s) kept")
+    if not role.startswith("worker"):  # a worker's oracle is a client of the chief's
+        done = [
+            tr for tr in tuner.oracle.trials.values() if str(tr.status) in ("COMPLETED", "FAILED")
+        ]
+        if done:
+            echo(f"[tune] resuming: {len(done)} finished trial(s) kept")
     for name, p in space.items():
         rng = (
             ", ".join(format_value(v) for v in p.values)

@@ -203,6 +203,14 @@ class ConfigTuner(BaseTuner):
         )
 
     def on_trial_end(self, trial):
+        # The oracle records the trial first, so a trial with a record has its result saved
+        # (a search killed after that resumes with the next trial).
+        try:
+            super().on_trial_end(trial)
+        finally:
+            self._write_record(trial)
+
+    def _write_record(self, trial) -> None:
         path = Path(self.get_trial_dir(trial.trial_id)) / TRIAL_RECORD
         record = json.loads(path.read_text()) if path.exists() else {"runs": []}
         started = self._trial_started.pop(trial.trial_id, time.time())
@@ -220,7 +228,6 @@ class ConfigTuner(BaseTuner):
         tmp = path.with_suffix(".tmp")
         tmp.write_text(json.dumps(record, indent=2))
         tmp.replace(path)
-        super().on_trial_end(trial)
 
 
 def failure_reason(message: str | None) -> str | None:
