@@ -390,3 +390,37 @@ def test_chief_and_two_workers_run_every_trial_once(tmp_path, tiny_bert_dir):
     assert sorted(trials["tuner"]) == sorted(ran_by)
     assert "worker tuner0 finished" in outputs["tuner0"]
     assert "3 trial(s): 3 completed, 0 failed" in outputs["chief"]
+
+
+def test_ranking_search_tunes_the_ranker_of_a_trained_run(tmp_path, tiny_bert_dir):
+    from tiny_run import make_tiny_run
+
+    from tfrec.tuning.search import run_tuning
+
+    cfg, run, *_ = make_tiny_run(tmp_path, tiny_bert_dir)
+    cfg.training.verbose = 0
+    cfg.ranking.unshown_negatives = 0
+    space = {
+        "ranking.cross_layers": {"type": "int", "min": 1, "max": 2},
+        "ranking.deep_layers": {"type": "choice", "values": [[8], [16, 8]]},
+        "ranking.learning_rate": {"type": "float", "min": 1e-3, "max": 1e-2, "sampling": "log"},
+    }
+    cfg.tuning = config_from_dict(
+        {
+            "tuning": {
+                "model": "ranking",
+                "max_trials": 2,
+                "epochs": 1,
+                "search_space": space,
+                "compare_with_default": False,
+            }
+        }
+    ).tuning
+    summary = run_tuning(cfg, run)
+    assert summary["objective"] == "val_click_auc"
+    assert summary["completed"] == 2
+    trials = pd.read_csv(run.root / "tuning" / "trials.csv")
+    assert trials["objective"].between(0, 1).all()
+    best = load_config(run.root / "tuning" / "best_config.yaml")
+    assert best.ranking.deep_layers == summary["best_values"]["ranking.deep_layers"]
+    assert best.ranking.cross_layers == summary["best_values"]["ranking.cross_layers"]

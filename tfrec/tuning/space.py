@@ -46,6 +46,7 @@ NOT_TUNABLE = {
     "ranking.early_stopping_patience",
     "ranking.backup_every_steps",
     "ranking.extra_features",
+    "ranking.unshown_negatives",
     "ranking.candidates",
     "ranking.max_eval_searches",
 }

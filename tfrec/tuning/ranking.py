@@ -1,0 +1,75 @@
+"""`RankingHyperModel`: the DCN-v2 CTR ranker (`tfrec.ranking.RankingModel`) of a trial's config.
+
+The ranker trains on features built from the run's trained retrieval model; those are built once
+per process (as `tfrec train ranking` builds them) and shared by every trial.
+"""
+
+from __future__ import annotations
+
+import tensorflow as tf
+
+from tfrec.config import Config
+from tfrec.tuning.hypermodels import ConfigHyperModel
+
+
+class RankingHyperModel(ConfigHyperModel):
+    """Maps `hp` to `ranking.*` config values and builds the ranker with
+    `tfrec.ranking_training.ranking_model_config`, the function `tfrec train ranking` uses.
+
+    Validation metrics come from the model's own Keras metrics on the validation impressions
+    (`val_click_auc`, `val_loss`, ...).
+
+    Args:
+        objective: str. The objective the tuner reads from the epoch logs.
+            Defaults to `val_click_auc`.
+        **kwargs: `ConfigHyperModel` arguments.
+    """
+
+    def __init__(self, *args, objective: str = "val_click_auc", **kwargs):
+        kwargs.setdefault("name", "ranking")
+        super().__init__(*args, **kwargs)
+        self.objective = objective
+        self._prepared = None
+
+    @property
+    def prepared(self) -> dict:
+        """Features and labels of every split (from the run's trained retrieval model)."""
+        if self._prepared is None:
+            from tfrec.ranking_training import check_labels, prepare_ranking_inputs
+            from tfrec.retrieval_training import load_retrieval_model
+
+            retrieval_model = load_retrieval_model(self.cfg, self.run, self.data)
+            self._prepared = prepare_ranking_inputs(self.cfg, self.run, self.data, retrieval_model)
+            self._prepared["purchase_head"] = check_labels(self._prepared["inputs"]["train"][1])
+        return self._prepared
+
+    def build_for_config(self, cfg: Config):
+        from tfrec.ranking import RankingModel
+        from tfrec.ranking_training import ranking_model_config
+
+        p = self.prepared
+        config = ranking_model_config(cfg, self.data, p["extras"], p["purchase_head"])
+        with self.strategy.scope():
+            model = RankingModel.from_config(config)
+            model.compile_default(cfg.training.steps_per_execution)
+        return model
+
+    def datasets(self, cfg: Config) -> tuple[tf.data.Dataset, tf.data.Dataset]:
+        from tfrec.ranking_training import make_dataset
+
+        inputs = self.prepared["inputs"]
+        seed = cfg.training.seed
+        train = make_dataset(*inputs["train"], cfg.ranking.batch_size, True, seed)
+        return train, make_dataset(*inputs["val"], 4096, False, seed)
+
+    def warm_start(self, model, cfg: Config, weights: str) -> None:
+        batch = next(iter(self.datasets(cfg)[0]))
+        with self.strategy.scope():
+            model.compute_loss(batch, training=False)
+        model.load_weights(weights).expect_partial()
+
+    def fit(self, hp, model, *args, cfg: Config | None = None, callbacks=(), **kwargs):
+        cfg = cfg or self.config(hp)
+        kwargs.setdefault("verbose", cfg.training.verbose)
+        train, val = self.datasets(cfg)
+        return model.fit(train, *args, validation_data=val, callbacks=list(callbacks), **kwargs)
