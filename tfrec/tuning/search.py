@@ -204,9 +204,7 @@ def write_outputs(cfg: Config, run: RunDir, tuner: ConfigTuner) -> dict:
             f"# The best trial ({best['trial']}) of the {t.tuner} search in {tuner.project_dir}:\n"
             f"# {objective.name} {best['objective']:.4f} after at most {t.epochs} epoch(s)"
             + (f" (default config: {default:.4f})" if default is not None else "")
-            + ".\n# Train it: tfrec train retrieval "
-            + str(path)
-            + "\n"
+            + f".\n# Train it: tfrec train {t.model} {path}\n"
         )
         path.write_text(header + path.read_text(encoding="utf-8"), encoding="utf-8")
         summary.update(
