@@ -8,10 +8,12 @@ from tiny_run import make_tiny_run
 
 from tfrec.export import (
     RetrievalServingModule,
+    custom_op_types,
     export_model,
     load_version,
     reference_top_k,
     save_version,
+    saved_model_op_types,
 )
 
 
@@ -31,6 +33,22 @@ def test_tf_serving_layout_and_models_config(exported):
         assert (version / "assets.extra" / "tf_serving_warmup_requests").is_file()
     config = (run.root / "export" / "models.config").read_text()
     assert 'name: "tfrec_scann"' in config and "latest { num_versions: 1 }" in config
+
+
+# TF Text ops that stock TF Serving links (`@org_tensorflow_text//tensorflow_text:ops_lib`)
+STOCK_TF_TEXT_OPS = ["NormalizeUTF8", "RegexSplitWithOffsets", "WordpieceTokenizeWithOffsets"]
+
+
+def test_stock_model_has_no_fast_bert_or_scann_ops(exported):
+    *_, paths = exported
+    ops = saved_model_op_types(paths["tfrec"])
+    assert "WordpieceTokenizeWithOffsets" in ops and "StatefulPartitionedCall" in ops
+    assert not [op for op in ops if op.startswith("FastBert")]
+    assert custom_op_types(paths["tfrec"]) == STOCK_TF_TEXT_OPS
+    # the ScaNN model needs the ScaNN-enabled image anyway and keeps the fast tokenizer
+    scann = custom_op_types(paths["tfrec_scann"])
+    assert "Scann>ScannSearchBatched" in scann and "FastBertNormalize" in scann
+    assert load_version(paths["tfrec"]).signatures  # and it loads
 
 
 def test_signatures_declare_names_dtypes_and_shapes(exported):

@@ -1,7 +1,8 @@
 """SavedModel export in TF Serving layout: `tfrec export CONFIG` and the `export` stage.
 
     runs/<name>/export/models.config                 TF Serving model config (both models)
-                export/tfrec/<version>/              stock TensorFlow ops only
+                export/tfrec/<version>/              ops stock TF Serving links: core TF and
+                                                     TF Text's BertTokenizer (no FastBert ops)
                 export/tfrec_scann/<version>/        `retrieval` runs the ScaNN index in the graph
 
 Signatures (every id is `tf.string`; nothing takes or returns float ids):
@@ -45,6 +46,8 @@ from tfrec.index import ItemIndex, scann_search
 from tfrec.pipeline import RunDir, echo
 
 OPTIONAL_INPUTS = {"user_id": "", "recent_item_ids": ""}
+# the tokenizer implementation of the stock-ops model (see `BertTokenizerLayer`)
+STOCK_TOKENIZER = "wordpiece"
 WARMUP_FILE = "tf_serving_warmup_requests"
 INFO_FILE = "tfrec.json"
 
@@ -58,25 +61,48 @@ class RetrievalServingModule(tf.Module):
         index: the `ItemIndex` searched (catalog items and items added later).
         max_k: int. The largest `k` the retrieval signatures accept.
         use_scann: bool. Search with ScaNN's ops (True) or stock ops only (False).
+        tokenizer_implementation: str or None. Tokenize with this `BertTokenizerLayer`
+            implementation (`"wordpiece"`: no FastBert ops, for stock TF Serving) through views
+            of the model's text encoders that share their BERT weights; None keeps the model's
+            own tokenizer. Defaults to None.
     """
 
-    def __init__(self, model, data, index: ItemIndex, max_k: int, use_scann: bool, **kwargs):
+    def __init__(
+        self,
+        model,
+        data,
+        index: ItemIndex,
+        max_k: int,
+        use_scann: bool,
+        tokenizer_implementation: str | None = None,
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         if model.text_encoder is None:
             raise ValueError("the model needs a text encoder: call attach_text_encoder() first")
         catalog = data.catalog
         self.max_k = max_k
         self.use_scann = use_scann
+        self.tokenizer_implementation = (
+            tokenizer_implementation or model.text_encoder.tokenizer_implementation
+        )
         self.embedding_dim = int(index.embeddings.shape[1])
         self.index_params = index.params
-        # tracked parts of the model: towers, text encoder and catalog tables
+        # tracked parts of the model: towers, text encoder and catalog tables. Only the encoders
+        # the signatures run are tracked, so no other tokenizer's ops reach the saved graph.
         self.query_tower = model.query_tower
         self.item_tower = model.item_tower
-        self.text_encoder = model.text_encoder
-        self.item_text_encoder = model.item_text_encoder
+        self.text_encoder = _with_tokenizer(model.text_encoder, tokenizer_implementation)
+        if model.item_text_encoder is model.text_encoder:
+            self.item_text_encoder = self.text_encoder
+        else:
+            self.item_text_encoder = _with_tokenizer(
+                model.item_text_encoder, tokenizer_implementation
+            )
+        # not tracked (a plain object): runs the model's query side with `self.text_encoder`
+        self._query_side = _QuerySide(model, self.text_encoder)
         # every variable of the model (catalog tables included), not its optimizer
         self.model_variables = list(model.variables)
-        self._query_embeddings = model.query_embeddings
         self.user_table = _table(data.user_vocab.values[1:], 1)
         self.item_table = _table(catalog.item_ids[1:], 1)
         self.category_tables = [_table(v.values[1:], 1) for v in catalog.category_vocabs]
@@ -94,7 +120,7 @@ class RetrievalServingModule(tf.Module):
     # --- pieces ----------------------------------------------------------------------------
 
     def _embed_query(self, query, user_id, recent_item_ids):
-        return self._query_embeddings(
+        return self._query_side(
             {
                 "query": query,
                 "user_idx": self.user_table.lookup(user_id),
@@ -204,6 +230,32 @@ class RetrievalServingModule(tf.Module):
         }
         sigs["serving_default"] = sigs["retrieval" if self.use_scann else "retrieval_bruteforce"]
         return sigs
+
+
+def _with_tokenizer(encoder, implementation: str | None):
+    if implementation is None or encoder.tokenizer_implementation == implementation:
+        return encoder
+    return encoder.with_tokenizer(implementation)
+
+
+class _QuerySide:
+    """`model.query_embeddings` run with another text encoder (a tokenizer view of the model's
+    own): the model's encoder is swapped in for the call and restored after, bypassing Keras
+    attribute tracking so the model is left exactly as it was."""
+
+    def __init__(self, model, text_encoder):
+        self.model = model
+        self.text_encoder = text_encoder
+
+    def __call__(self, features: dict) -> tf.Tensor:
+        own = self.model.text_encoder
+        if own is self.text_encoder:
+            return self.model.query_embeddings(features)
+        object.__setattr__(self.model, "text_encoder", self.text_encoder)
+        try:
+            return self.model.query_embeddings(features)
+        finally:
+            object.__setattr__(self.model, "text_encoder", own)
 
 
 def _table(keys: list[str], start: int) -> tf.lookup.StaticHashTable:
@@ -349,6 +401,24 @@ def check_version(path: Path):
     return loaded
 
 
+def saved_model_op_types(path: Path) -> set[str]:
+    """Every op type in a SavedModel's graph and function library."""
+    from tensorflow.core.protobuf import saved_model_pb2
+
+    sm = saved_model_pb2.SavedModel.FromString((Path(path) / "saved_model.pb").read_bytes())
+    ops = set()
+    for graph in (mg.graph_def for mg in sm.meta_graphs):
+        ops |= {n.op for n in graph.node}
+        ops |= {n.op for f in graph.library.function for n in f.node_def}
+    return ops
+
+
+def custom_op_types(path: Path) -> list[str]:
+    """The op types of a SavedModel that core TensorFlow does not define (`tf.raw_ops` lists
+    the core ones): what a TF Serving binary must link in besides TensorFlow."""
+    return sorted(op for op in saved_model_op_types(path) if not hasattr(tf.raw_ops, op))
+
+
 def models_config(export_dir: Path, names: list[str], versions: int = 1) -> str:
     """TF Serving's `--model_config_file` text proto for the exported models."""
     entries = []
@@ -422,9 +492,17 @@ def export_model(
     }
     out = {}
     q = requests["retrieval"]
-    for name, scann in ((e.model_name, False), (e.scann_model_name, True)):
+    # the stock-ops model tokenizes with TF Text's BertTokenizer (no FastBert ops, which stock
+    # TF Serving builds may lack); the ScaNN model needs a custom build anyway and keeps the
+    # model's own tokenizer. Both give the same token ids.
+    for name, scann, tokenizer in (
+        (e.model_name, False, STOCK_TOKENIZER),
+        (e.scann_model_name, True, None),
+    ):
         t0 = time.time()
-        module = RetrievalServingModule(model, data, index, e.max_k, use_scann=scann)
+        module = RetrievalServingModule(
+            model, data, index, e.max_k, use_scann=scann, tokenizer_implementation=tokenizer
+        )
         base = export_dir / name
         sig = "retrieval" if scann else "retrieval_bruteforce"
         checked = {}
@@ -444,11 +522,14 @@ def export_model(
             if checked["same"] != len(want):
                 echo(f"[export] WARNING: {sig} differs from the in-process model: {got} vs {want}")
 
-        path = save_version(module, base, name, requests, info, version, verify=same_top_k)
+        model_info = {**info, "tokenizer": module.tokenizer_implementation}
+        path = save_version(module, base, name, requests, model_info, version, verify=same_top_k)
         echo(
-            f"[export] {path} ({time.time() - t0:.1f} s): signatures "
+            f"[export] {path} ({time.time() - t0:.1f} s, {module.tokenizer_implementation} "
+            f"tokenizer): signatures "
             f"{', '.join(checked['signatures'])}; exported top-{int(q['k'])} equals "
-            f"pre-export on {checked['same']}/{checked['n']} warmup queries"
+            f"pre-export on {checked['same']}/{checked['n']} warmup queries; non-core ops: "
+            f"{', '.join(custom_op_types(path)) or 'none'}"
         )
         _prune(base, e.keep_versions)
         out[name] = path

@@ -99,6 +99,19 @@ def test_config_round_trip(tiny_encoder):
         TextEncoder(config["checkpoint"], mode="half")
 
 
+def test_with_tokenizer_shares_bert_and_gives_the_same_embeddings(tiny_bert_dir):
+    encoder = TextEncoder(str(tiny_bert_dir), max_length=8)
+    texts = tf.constant(TEXTS)
+    encoder(texts)
+    w = encoder.bert.weights[0]
+    w.assign(w + 0.1)  # a weight the checkpoint does not have: the view must see it
+    view = encoder.with_tokenizer("wordpiece")
+    assert view.bert is encoder.bert and view.tokenizer.implementation == "wordpiece"
+    assert view.get_config()["tokenizer_implementation"] == "wordpiece"
+    np.testing.assert_allclose(view(texts).numpy(), encoder(texts).numpy(), atol=1e-6)
+    assert encoder.tokenizer.implementation == "fast"  # the original is unchanged
+
+
 def _perturb(model):
     """Move every BERT weight, so a restore that missed one is caught."""
     rng = np.random.default_rng(1)

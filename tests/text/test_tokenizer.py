@@ -120,8 +120,50 @@ def _product_titles(path, n=2000):
     return titles.sample(n=min(n, len(titles)), random_state=0).tolist()
 
 
+def test_wordpiece_implementation_gives_the_fast_ids(tiny_bert_dir, tiny_tokenizer):
+    wordpiece = BertTokenizerLayer(
+        tiny_bert_dir / "vocab.txt", max_length=8, implementation="wordpiece"
+    )
+    texts = QUERIES + ["running shoes", "red blue white black green mug cup tea", "MUG!!"]
+    got, want = wordpiece(tf.constant(texts)), tiny_tokenizer(tf.constant(texts))
+    for key in want:
+        np.testing.assert_array_equal(got[key].numpy(), want[key].numpy(), err_msg=key)
+    assert wordpiece.count_truncated(texts) == tiny_tokenizer.count_truncated(texts)
+    assert wordpiece.get_config()["implementation"] == "wordpiece"
+    assert BertTokenizerLayer.from_config(wordpiece.get_config()).implementation == "wordpiece"
+    with pytest.raises(ValueError, match="implementation.*Received: implementation='rust'"):
+        BertTokenizerLayer(tiny_bert_dir / "vocab.txt", implementation="rust")
+
+
+def test_wordpiece_saved_model_has_no_fast_bert_ops(tiny_bert_dir, tmp_path):
+    from tensorflow.core.protobuf import saved_model_pb2
+
+    layer = BertTokenizerLayer(
+        tiny_bert_dir / "vocab.txt", max_length=8, implementation="wordpiece"
+    )
+    module = tf.Module()
+    module.tokenizer = layer
+    module.tokenize = tf.function(
+        lambda texts: layer(texts), input_signature=[tf.TensorSpec([None], tf.string)]
+    )
+    tf.saved_model.save(module, str(tmp_path / "tok"))
+    sm = saved_model_pb2.SavedModel.FromString((tmp_path / "tok" / "saved_model.pb").read_bytes())
+    graph = sm.meta_graphs[0].graph_def
+    ops = {n.op for n in graph.node} | {n.op for f in graph.library.function for n in f.node_def}
+    assert "WordpieceTokenizeWithOffsets" in ops
+    assert not [op for op in ops if op.startswith("FastBert")]
+    loaded = tf.saved_model.load(str(tmp_path / "tok"))
+    texts = tf.constant(["Café crème mug", "", "iphone 15 pro-max case!!"])
+    np.testing.assert_array_equal(
+        loaded.tokenize(texts)["input_ids"].numpy(), layer(texts)["input_ids"].numpy()
+    )
+
+
 @pytest.mark.integration
-def test_token_ids_match_hugging_face_on_real_titles(minilm_dir, online_retail_path):
+@pytest.mark.parametrize("implementation", ["fast", "wordpiece"])
+def test_token_ids_match_hugging_face_on_real_titles(
+    minilm_dir, online_retail_path, implementation
+):
     from transformers import BertTokenizerFast
 
     max_length = 32
@@ -135,12 +177,14 @@ def test_token_ids_match_hugging_face_on_real_titles(minilm_dir, online_retail_p
         padding="max_length",
         return_tensors="np",
     )
-    layer = BertTokenizerLayer(minilm_dir / "vocab.txt", max_length=max_length)
+    layer = BertTokenizerLayer(
+        minilm_dir / "vocab.txt", max_length=max_length, implementation=implementation
+    )
     got = layer(tf.constant(texts))
     for key in ("input_ids", "attention_mask", "token_type_ids"):
         same = (got[key].numpy() == expected[key]).all(axis=1)
         mismatched = [texts[i] for i in np.flatnonzero(~same)]
-        print(f"parity {key}: {same.sum()} / {len(texts)} texts match")
+        print(f"parity {implementation} {key}: {same.sum()} / {len(texts)} texts match")
         assert not mismatched, f"{key} differs from Hugging Face for {mismatched[:5]}"
     hf_truncated = sum(len(ids) > max_length for ids in hf(texts)["input_ids"])
     assert layer.count_truncated(texts) == hf_truncated

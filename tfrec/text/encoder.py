@@ -44,6 +44,9 @@ class TextEncoder(keras.layers.Layer):
         trim_padding: bool. Run BERT only up to the longest text of each batch instead of
             all `max_length` positions (same embeddings, much faster for short titles).
             Set False where static shapes are needed (TPU, XLA). Defaults to True.
+        tokenizer_implementation: str. `"fast"` or `"wordpiece"`: the `BertTokenizerLayer`
+            implementation (same token ids; `"wordpiece"` has no FastBert ops, for stock TF
+            Serving). Defaults to `"fast"`.
         **kwargs: passed to `keras.layers.Layer`.
 
     Call args:
@@ -69,8 +72,10 @@ class TextEncoder(keras.layers.Layer):
         trainable_layers: int = 2,
         normalize: bool = False,
         trim_padding: bool = True,
+        tokenizer_implementation: str = "fast",
         **kwargs,
     ):
+        shared_bert = kwargs.pop("_shared_bert", None)  # see `with_tokenizer`
         super().__init__(**kwargs)
         if mode not in TRAINABLE_MODES:
             raise ValueError(
@@ -83,13 +88,32 @@ class TextEncoder(keras.layers.Layer):
         self.trainable_layers = trainable_layers
         self.normalize = normalize
         self.trim_padding = trim_padding
+        self.tokenizer_implementation = tokenizer_implementation
         path = resolve_checkpoint(self.checkpoint)
-        self.bert = load_bert(path, trainable_mode=mode, trainable_layers=trainable_layers)
-        self.tokenizer = BertTokenizerLayer(path / "vocab.txt", max_length, name="tokenizer")
+        if shared_bert is None:
+            self.bert = load_bert(path, trainable_mode=mode, trainable_layers=trainable_layers)
+        else:
+            self.bert = shared_bert
+        self.tokenizer = BertTokenizerLayer(
+            path / "vocab.txt",
+            max_length,
+            implementation=tokenizer_implementation,
+            name="tokenizer",
+        )
         self.pooler = Pooling(pooling, name="pooling")
         self.hidden_size = int(self.bert.config.hidden_size)
         if mode == "frozen":
             self.trainable = False
+
+    def with_tokenizer(self, implementation: str, name: str | None = None) -> TextEncoder:
+        """A TextEncoder that runs this one's BERT (the same layer and weights, not a copy) with
+        a tokenizer of another `implementation`; e.g. `"wordpiece"` for a SavedModel meant for
+        stock TF Serving. Its config round-trips to an encoder loaded from the checkpoint."""
+        config = self.get_config()
+        config.update(
+            tokenizer_implementation=implementation, name=name or f"{self.name}_{implementation}"
+        )
+        return type(self)(**config, _shared_bert=self.bert)
 
     def apply_trainable_mode(self) -> None:
         """Restore the `mode`'s trainable parts, e.g. after a parent set `trainable = True`."""
@@ -180,6 +204,7 @@ class TextEncoder(keras.layers.Layer):
                 "trainable_layers": self.trainable_layers,
                 "normalize": self.normalize,
                 "trim_padding": self.trim_padding,
+                "tokenizer_implementation": self.tokenizer_implementation,
             }
         )
         return config

@@ -13,6 +13,7 @@ import tensorflow_text as tf_text
 import tf_keras as keras
 
 SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]")
+IMPLEMENTATIONS = ("fast", "wordpiece")
 # Characters Hugging Face's BERT tokenizer removes: NUL, U+FFFD and control/format characters
 # other than tab, newline and carriage return (which are whitespace).
 _CONTROL_CHARS = r"[\x00\x{FFFD}\p{Cf}\p{Co}\x01-\x08\x0b\x0c\x0e-\x1f\x7f-\x{9f}]"
@@ -57,10 +58,19 @@ def checkpoint_lower_case(vocab_path: str | os.PathLike) -> bool:
 class BertTokenizerLayer(keras.layers.Layer):
     """A BERT WordPiece tokenizer as a Keras layer: raw strings -> padded BERT inputs.
 
-    It normalizes text as Hugging Face's BERT tokenizer does and runs
-    `tensorflow_text.FastBertTokenizer` in the graph, so it works inside `tf.data` and inside
-    exported SavedModels that take `tf.string` input (import `tensorflow_text` before
-    `tf.saved_model.load`, which registers its ops). Each text becomes
+    It normalizes text as Hugging Face's BERT tokenizer does and runs a TF Text WordPiece
+    tokenizer in the graph, so it works inside `tf.data` and inside exported SavedModels that
+    take `tf.string` input (import `tensorflow_text` before `tf.saved_model.load`, which
+    registers its ops). Two implementations give the same token ids:
+
+    - `"fast"`: `tensorflow_text.FastBertTokenizer` (ops `FastBertNormalize`,
+      `FastWordpieceTokenizeWithOffsets`); the faster one.
+    - `"wordpiece"`: `tensorflow_text.BertTokenizer` over a `tf.lookup.StaticVocabularyTable`
+      (ops `RegexSplitWithOffsets`, `WordpieceTokenizeWithOffsets` and core lookup ops). Use it
+      in SavedModels for stock TF Serving builds whose linked TF Text lacks the FastBert ops
+      (tensorflow/serving#2064).
+
+    Each text becomes
     `[CLS] tokens [SEP] [PAD]...`, truncated to `max_length`; an empty text becomes
     `[CLS] [SEP]` (the caller decides what empty text means). Use `truncated` or
     `count_truncated` to count inputs that did not fit.
@@ -70,6 +80,7 @@ class BertTokenizerLayer(keras.layers.Layer):
         max_length: int. Tokens per text including [CLS] and [SEP]. Defaults to 32.
         lower_case: bool or None. Lowercase and strip accents (uncased BERT). Defaults to
             None: `do_lower_case` of the checkpoint's tokenizer_config.json, else True.
+        implementation: str. `"fast"` or `"wordpiece"` (see above). Defaults to `"fast"`.
         **kwargs: passed to `keras.layers.Layer`.
 
     Returns from `call`:
@@ -89,9 +100,15 @@ class BertTokenizerLayer(keras.layers.Layer):
         vocab_path: str | os.PathLike,
         max_length: int = 32,
         lower_case: bool | None = None,
+        implementation: str = "fast",
         **kwargs,
     ):
         super().__init__(**kwargs)
+        if implementation not in IMPLEMENTATIONS:
+            raise ValueError(
+                f"`implementation` must be one of {', '.join(IMPLEMENTATIONS)}. "
+                f"Received: implementation={implementation!r}"
+            )
         if isinstance(max_length, bool) or not isinstance(max_length, (int, np.integer)):
             raise TypeError(f"`max_length` must be an int. Received: max_length={max_length!r}")
         if max_length < 2:
@@ -100,6 +117,7 @@ class BertTokenizerLayer(keras.layers.Layer):
             )
         self.vocab_path = os.fspath(vocab_path)
         self.max_length = int(max_length)
+        self.implementation = implementation
         self.lower_case = (
             checkpoint_lower_case(self.vocab_path) if lower_case is None else bool(lower_case)
         )
@@ -110,12 +128,27 @@ class BertTokenizerLayer(keras.layers.Layer):
         # Normalization is done by `_normalize` (as Hugging Face does it); FastBertTokenizer's
         # own lower_case_nfd_strip_accents also applies compatibility folding (ß -> ss,
         # ½ -> 1/2, ﬁ -> fi, … -> ...), which changes the ids of such texts.
-        self._tokenizer = tf_text.FastBertTokenizer(
-            vocab=vocab,
-            token_out_type=tf.int32,
-            unknown_token="[UNK]",
-            lower_case_nfd_strip_accents=False,
-        )
+        if implementation == "fast":
+            self._tokenizer = tf_text.FastBertTokenizer(
+                vocab=vocab,
+                token_out_type=tf.int32,
+                unknown_token="[UNK]",
+                lower_case_nfd_strip_accents=False,
+            )
+        else:
+            # the last id of a token listed twice, as Hugging Face's load_vocab keeps it
+            table = tf.lookup.StaticVocabularyTable(
+                tf.lookup.KeyValueTensorInitializer(
+                    tf.constant(list(index)),
+                    tf.constant(list(index.values()), dtype=tf.int64),
+                ),
+                num_oov_buckets=1,
+            )
+            # lower_case=False, no normalization_form: the text arrives normalized; its basic
+            # tokenizer splits on whitespace, punctuation and CJK characters as BERT's does
+            self._tokenizer = tf_text.BertTokenizer(
+                table, token_out_type=tf.int64, unknown_token="[UNK]", lower_case=False
+            )
 
     def _flat_strings(self, inputs) -> tf.Tensor:
         inputs = tf.convert_to_tensor(inputs)
@@ -147,7 +180,11 @@ class BertTokenizerLayer(keras.layers.Layer):
         return tf.strings.lower(texts, encoding="utf-8")
 
     def _wordpieces(self, inputs) -> tf.RaggedTensor:
-        return self._tokenizer.tokenize(self._normalize(self._flat_strings(inputs)))
+        texts = self._normalize(self._flat_strings(inputs))
+        if self.implementation == "fast":
+            return self._tokenizer.tokenize(texts)
+        # [batch, words, pieces] int64 -> [batch, pieces] int32
+        return tf.cast(self._tokenizer.tokenize(texts).merge_dims(-2, -1), tf.int32)
 
     def call(self, inputs) -> dict[str, tf.Tensor]:
         pieces = self._wordpieces(inputs)[:, : self.max_length - 2]
@@ -187,6 +224,7 @@ class BertTokenizerLayer(keras.layers.Layer):
                 "vocab_path": self.vocab_path,
                 "max_length": self.max_length,
                 "lower_case": self.lower_case,
+                "implementation": self.implementation,
             }
         )
         return config
