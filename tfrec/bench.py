@@ -8,6 +8,10 @@ Sections (each a function `bench_<name>(cfg) -> dict`, registered in `SECTIONS`)
   per-batch padding trimmed versus padded to max_length (the baseline).
 - `synthetic`: time and peak memory to generate a large synthetic shop (set
   TFREC_BENCH_SYNTHETIC_ITEMS, default 100,000 items; 1,000,000 for the scale figure).
+- `serving`: `/search` latency percentiles and QPS at 1, 8, 32 clients next to the in-process
+  lower bound (needs the run's export and index).
+- `index`: ScaNN vs brute-force queries/s at equal recall@10 on 100k and 1M random embeddings
+  (TFREC_BENCH_INDEX_SIZES=100000 to shrink).
 Other stages add their sections here.
 """
 
@@ -147,10 +151,37 @@ def bench_ranking(cfg: Config) -> dict:
     return ranking_benchmark(cfg)
 
 
+def bench_serving(cfg: Config) -> dict:
+    """/search p50/p95/p99 and QPS at 1, 8 and 32 concurrent clients against the in-process
+    lower bound (query encoder + index search), on the run's exports (serving/benchmark.py).
+    TFREC_BENCH_SERVING_REQUESTS sets the requests per level (default 200)."""
+    from serving.benchmark import serving_benchmark
+
+    run = RunDir(cfg.run_path)
+    return serving_benchmark(
+        run.root,
+        requests=int(os.environ.get("TFREC_BENCH_SERVING_REQUESTS", "200")),
+        candidates=cfg.serving.candidates,
+        api_key=cfg.serving.api_key or os.environ.get("TFREC_API_KEY"),
+        echo=echo,
+    )
+
+
+def bench_index(cfg: Config) -> dict:
+    """ScaNN against exact brute force queries/s at equal recall@10 on random unit embeddings
+    (dim 64) of TFREC_BENCH_INDEX_SIZES items (default 100000,1000000), as ratios."""
+    from tfrec.index import index_benchmark
+
+    sizes = [int(n) for n in os.environ.get("TFREC_BENCH_INDEX_SIZES", "100000,1000000").split(",")]
+    return index_benchmark(sizes, dim=64, echo=echo)
+
+
 SECTIONS: dict[str, Callable[[Config], dict]] = {
     "training": bench_training,
     "encoding": bench_encoding,
     "synthetic": bench_synthetic,
+    "serving": bench_serving,
+    "index": bench_index,
     "ranking": bench_ranking,
 }
 

@@ -95,11 +95,12 @@ def exact_top_k(embeddings: np.ndarray, queries: np.ndarray, k: int) -> np.ndarr
     """Row positions of the exact top-k by dot product (the brute-force reference)."""
     k = min(k, len(embeddings))
     out = np.empty((len(queries), k), dtype=np.int64)
-    for start in range(0, len(queries), 256):
-        scores = queries[start : start + 256] @ embeddings.T
+    rows = max(1, min(256, (1 << 24) // max(len(embeddings), 1)))  # <= 64 MiB of scores
+    for start in range(0, len(queries), rows):
+        scores = queries[start : start + rows] @ embeddings.T
         part = np.argpartition(-scores, k - 1, axis=1)[:, :k]
         order = np.take_along_axis(scores, part, 1).argsort(axis=1)[:, ::-1]
-        out[start : start + 256] = np.take_along_axis(part, order, 1)
+        out[start : start + rows] = np.take_along_axis(part, order, 1)
     return out
 
 
@@ -594,3 +595,139 @@ def compare_with_brute_force(index: ItemIndex, queries: np.ndarray, k: int = REC
         "brute_force_qps": bf_qps,
         "speedup": index_qps / bf_qps,
     }
+
+
+# --------------------------------------------------------------------------------------------
+# `tfrec bench CONFIG --only index`: ScaNN against brute force at equal recall@10
+# --------------------------------------------------------------------------------------------
+
+
+def random_unit_embeddings(n: int, dim: int, seed: int = 0) -> np.ndarray:
+    """`n` random L2-normalised float32 vectors (generated in chunks to bound memory)."""
+    rng = np.random.default_rng(seed)
+    out = np.empty((n, dim), np.float32)
+    for start in range(0, n, 100_000):
+        x = rng.standard_normal((min(100_000, n - start), dim), dtype=np.float32)
+        out[start : start + len(x)] = x / np.linalg.norm(x, axis=1, keepdims=True)
+    return out
+
+
+def _timed_qps(fn, queries: np.ndarray, max_seconds: float, batch: int = 1) -> float:
+    """Queries/s of `fn` over `queries` (`batch` at a time), stopping after `max_seconds`."""
+    fn(queries[:batch])  # warm-up
+    done, t0 = 0, time.perf_counter()
+    for start in range(0, len(queries), batch):
+        fn(queries[start : start + batch])
+        done += len(queries[start : start + batch])
+        if time.perf_counter() - t0 > max_seconds:
+            break
+    return done / (time.perf_counter() - t0)
+
+
+def index_benchmark(
+    sizes: list[int],
+    dim: int = 64,
+    targets: tuple[float, ...] = (0.9, 0.95, 0.99),
+    num_queries: int = 1000,
+    k: int = RECALL_K,
+    max_seconds: float = 5.0,
+    seed: int = 0,
+    echo=print,
+) -> dict:
+    """ScaNN (tree + AH + reorder, parameters from `choose_params`) against exact brute force
+    (numpy float32 matmul + argpartition) on random unit embeddings. For each target recall@10,
+    `leaves_to_search` is raised until ScaNN reaches it on the queries (items plus noise, as
+    `synthetic_queries`); brute force is exact (recall 1.0 >= every target). Throughput is
+    measured one query at a time (serving) and in batches of 256, each bounded by `max_seconds`,
+    on one thread each (BLAS limited to one thread through threadpoolctl where installed: on a
+    shared machine a multi-threaded BLAS measures the neighbours' load more than itself); ratios
+    are ScaNN queries/s over brute-force queries/s in the same mode."""
+    import contextlib
+
+    try:
+        from threadpoolctl import threadpool_limits
+
+        limit = threadpool_limits(limits=1, user_api="blas")
+        threads = "one thread each"
+    except ImportError:  # optional: without it BLAS uses its default threads
+        limit = contextlib.nullcontext()
+        threads = "ScaNN one thread, BLAS default threads"
+    rows = []
+    with limit:
+        for n in sizes:
+            rows += _bench_index_size(
+                n, dim, targets, num_queries, k, max_seconds, seed, threads, echo
+            )
+    return {"dim": dim, "k": k, "threads": threads, "rows": rows}
+
+
+def _bench_index_size(
+    n, dim, targets, num_queries, k, max_seconds, seed, threads, echo
+) -> list[dict]:
+    from scann.scann_ops.py import scann_ops_pybind
+
+    t0 = time.perf_counter()
+    db = random_unit_embeddings(n, dim, seed)
+    queries = synthetic_queries(db, num_queries, seed + 1)
+    exact = exact_top_k(db, queries, k)
+    params = choose_params(n, IndexConfig(brute_force_below=0))
+    t1 = time.perf_counter()
+    searcher = scann_ops_pybind.create_searcher(db, scann_config_text(db, params))
+    build_s = time.perf_counter() - t1
+
+    def brute_force(q):
+        return exact_top_k(db, q, k)
+
+    bf_single = _timed_qps(brute_force, queries, max_seconds)
+    bf_batch = _timed_qps(brute_force, queries, max_seconds, 256)
+    echo(
+        f"[bench] index: {n:,} random unit vectors, dim {dim}, {len(queries)} queries; "
+        f"ScaNN {params.num_leaves} leaves, AH {params.dims_per_block} dims/block, reorder "
+        f"{params.reorder}, built in {build_s:.1f} s; exact brute force (numpy) "
+        f"{bf_single:,.0f} q/s single, {bf_batch:,.0f} q/s in batches of 256 ({threads})"
+    )
+    echo(
+        f"[bench] {'target':>7s} {'leaves':>7s} {'recall@10':>10s} {'ScaNN q/s':>10s} "
+        f"{'x brute':>8s} {'batched q/s':>12s} {'x brute':>8s}"
+    )
+    rows, leaves = [], max(1, params.leaves_to_search)
+    for target in targets:
+        while True:
+            kwargs = {
+                "final_num_neighbors": k,
+                "leaves_to_search": leaves,
+                "pre_reorder_num_neighbors": params.reorder,
+            }
+            approx, _ = searcher.search_batched(queries, **kwargs)
+            recall = recall_against(np.asarray(approx), exact)
+            if recall >= target or leaves >= params.num_leaves:
+                break
+            leaves = min(params.num_leaves, max(leaves + 1, leaves * 5 // 4))
+        single = _timed_qps(lambda q, kw=kwargs: searcher.search(q[0], **kw), queries, max_seconds)
+        batched = _timed_qps(
+            lambda q, kw=kwargs: searcher.search_batched(q, **kw),
+            queries,
+            max_seconds,
+            256,
+        )
+        row = {
+            "num_items": n,
+            "target_recall": target,
+            "leaves_to_search": leaves,
+            "recall_at_10": recall,
+            "scann_qps": single,
+            "brute_force_qps": bf_single,
+            "ratio": single / bf_single,
+            "scann_batched_qps": batched,
+            "brute_force_batched_qps": bf_batch,
+            "batched_ratio": batched / bf_batch,
+            "build_seconds": build_s,
+            "num_leaves": params.num_leaves,
+        }
+        rows.append(row)
+        echo(
+            f"[bench] {target:7.2f} {leaves:7d} {recall:10.4f} {single:10,.0f} "
+            f"{row['ratio']:8.2f} {batched:12,.0f} {row['batched_ratio']:8.2f}"
+        )
+    echo(f"[bench] index {n:,}: {time.perf_counter() - t0:.1f} s in all")
+    return rows
