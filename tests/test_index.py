@@ -74,3 +74,74 @@ def test_index_benchmark_reaches_each_target_or_searches_every_leaf():
         assert r["recall_at_10"] >= r["target_recall"] or r["leaves_to_search"] == r["num_leaves"]
         assert r["ratio"] == r["scann_qps"] / r["brute_force_qps"]
     assert rows[0]["leaves_to_search"] <= rows[1]["leaves_to_search"]
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory, tiny_bert_dir):
+    from tiny_run import make_tiny_run
+
+    return make_tiny_run(tmp_path_factory.mktemp("index-run"), tiny_bert_dir)
+
+
+def test_index_add_embeds_new_items_from_text_and_eval_measures_them(tiny_run, tmp_path):
+    import pandas as pd
+
+    from tfrec.export import RetrievalServingModule
+    from tfrec.index import add_items_for_run, eval_index_for_run, index_dir
+
+    cfg, run, data, model, _ = tiny_run
+    new = pd.DataFrame(
+        {
+            "item_id": ["cold1", "cold2", "i3"],  # two new items and one update
+            "title": ["brand new camping tent", "enamel mug", "item number 3 renamed"],
+            "category": ["E > F > G", "A > B > C", "A > B > D"],
+            "brand": ["brand1", "nobrand", "brand3"],
+            "price": [49.0, None, 12.5],
+        }
+    )
+    path = tmp_path / "new_items.csv"
+    new.to_csv(path, index=False)
+    lines = []
+    index = add_items_for_run(cfg, run, path, echo=lines.append)
+    assert any("added 2 new and updated 1 items" in line for line in lines)
+    assert len(index) == len(data.catalog) - 1 + 2
+
+    # the saved index holds them, searchable by their item-tower embedding
+    again = ItemIndex.load(index_dir(run))
+    assert again.item_ids == index.item_ids
+    module = RetrievalServingModule(model, data, again, max_k=5, use_scann=False)
+    out = module.item_encoder(
+        tf.constant(["cold1"]),
+        tf.constant(["brand new camping tent"]),
+        tf.constant([""]),
+        tf.constant(["E > F > G"]),
+        tf.constant(["brand1"]),
+        tf.constant([49.0]),
+    )
+    assert not out["in_catalog"].numpy()[0]
+    emb = out["embedding"].numpy()
+    np.testing.assert_allclose(again.embeddings[again.item_ids.index("cold1")], emb[0], atol=1e-5)
+    found, _ = again.search(emb, 1)
+    assert found[0][0] == "cold1"
+    added = pd.read_parquet(index_dir(run) / "added_items.parquet")
+    assert sorted(added.item_id) == ["cold1", "cold2", "i3"]
+
+    res = eval_index_for_run(cfg, run, echo=lines.append)
+    assert res["recall_at_10"] == pytest.approx(1.0)  # a tiny catalog is searched exactly
+    assert res["index_qps"] > 0 and res["brute_force_qps"] > 0
+    assert "recall@10" in lines[-1]
+
+
+def test_index_add_rejects_bad_items_naming_the_file(tiny_run, tmp_path):
+    import pandas as pd
+
+    from tfrec.data.validation import DataValidationError
+    from tfrec.index import add_items_for_run
+
+    cfg, run, *_ = tiny_run
+    path = tmp_path / "bad.csv"
+    pd.DataFrame({"item_id": ["x1", "x1"], "title": ["a", "b"], "price": [1.0, -2.0]}).to_csv(
+        path, index=False
+    )
+    with pytest.raises(DataValidationError, match="bad.csv"):
+        add_items_for_run(cfg, run, path, echo=lambda m: None)
