@@ -74,7 +74,12 @@ class LoadedVersion:
             dims = [d.size for d in spec.tensor_shape.dim]
             if key not in inputs:
                 if key in optional and batch is not None:
-                    inputs[key] = np.full([batch] + [1] * (len(dims) - 1), optional[key], object)
+                    shape = [batch] + [1] * (len(dims) - 1)
+                    default = optional[key]
+                    if dtype == tf.string:
+                        inputs[key] = np.full(shape, default or "", object)
+                    else:  # None: unknown (NaN)
+                        inputs[key] = np.full(shape, np.nan if default is None else default)
                 else:
                     raise ServingError(f"Missing input tensor alias: {key}")
             tensors[key] = _to_tensor(key, inputs[key], dtype, dims)

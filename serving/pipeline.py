@@ -118,6 +118,13 @@ class ProductPipeline:
             return "" if v is None or (isinstance(v, float) and np.isnan(v)) else str(v)
 
         price = row.get("price", np.nan)
+        extras = {}
+        for e in model.info.get("extra_item_inputs", []):
+            if e["kind"] == "numeric":
+                v = pd.to_numeric(pd.Series([row.get(e["column"], np.nan)]), errors="coerce")[0]
+                extras[e["name"]] = np.array([v], np.float32)
+            else:
+                extras[e["name"]] = np.array([text(e["column"])], object)
         emb = model.run(
             "item_encoder",
             {
@@ -127,6 +134,7 @@ class ProductPipeline:
                 "category": np.array([text("category")], object),
                 "brand": np.array([text("brand")], object),
                 "price": np.array([np.nan if price is None else price], np.float32),
+                **extras,
             },
         )["embedding"]
         n = min(self.candidates, int(model.info.get("max_k", self.candidates)))

@@ -130,3 +130,80 @@ def test_a_version_that_fails_its_check_is_never_published(exported, monkeypatch
     with pytest.raises(tf.errors.InvalidArgumentError):
         save_version(module, base, "broken", bad, {})
     assert not base.exists() or not any(base.iterdir())
+
+
+@pytest.fixture(scope="module")
+def with_extras(tmp_path_factory, tiny_bert_dir):
+    return make_tiny_run(tmp_path_factory.mktemp("extras"), tiny_bert_dir, extra_features=True)
+
+
+def test_item_encoder_takes_config_declared_extra_features(with_extras, tmp_path):
+    import pandas as pd
+
+    from serving.models import load_version as serve_version
+    from tfrec.export import example_inputs, extra_item_inputs, run_numeric_stats
+
+    cfg, run, data, model, index = with_extras
+    items = pd.read_parquet(run.clean / "items.parquet")
+    extras = extra_item_inputs(data.catalog.extra_feature_names)
+    assert [(e.name, e.kind) for e in extras] == [
+        ("material", "categorical"),
+        ("rating", "numeric"),
+        ("origin", "text"),
+    ]
+    module = RetrievalServingModule(
+        model, data, index, 5, use_scann=False, numeric_stats=run_numeric_stats(run, data)
+    )
+    info = {"optional_inputs": {e.name: e.default for e in extras}}
+    requests = example_inputs(data, index, 5, extras)
+    path = save_version(module, tmp_path / "tfrec", "tfrec", requests, info)
+    sig = load_version(path).signatures["item_encoder"]
+    spec = sig.structured_input_signature[1]
+    assert spec["rating"].dtype == tf.float32 and spec["material"].dtype == tf.string
+
+    # the catalog's items with their extra features give the trained catalog embeddings
+    rows = slice(0, 12)
+    part = items.iloc[rows]
+    out = sig(
+        item_id=tf.constant(part.item_id.tolist()),
+        title=tf.constant(part.title.tolist()),
+        description=tf.constant([""] * 12),
+        category=tf.constant(part.category.tolist()),
+        brand=tf.constant(part.brand.tolist()),
+        price=tf.constant(part.price.to_numpy(np.float32)),
+        material=tf.constant(part.material.fillna("").tolist()),
+        rating=tf.constant(part.rating.to_numpy(np.float32)),
+        origin=tf.constant(part.origin.tolist()),
+    )
+    positions = data.item_vocab.lookup(part.item_id.tolist())
+    want = model.all_item_embeddings()[positions]
+    np.testing.assert_allclose(out["embedding"].numpy(), want, atol=2e-4)
+
+    # the server fills omitted extras as unknown; unknown differs from a known value
+    version = serve_version("tfrec", path)
+    base = {
+        k: np.array(v.tolist(), dtype=object)
+        for k, v in part.iloc[:2][["item_id", "title", "category", "brand"]].items()
+    }
+    base["description"] = np.array(["", ""], object)
+    base["price"] = part.price.iloc[:2].to_numpy(np.float32)
+    unknown = version.run("item_encoder", dict(base))["embedding"]
+    known = version.run(
+        "item_encoder",
+        {**base, "material": np.array(["steel", "steel"], object), "rating": np.float32([4, 4])},
+    )["embedding"]
+    assert not np.allclose(unknown, known, atol=1e-4)
+    filled = version.run(
+        "item_encoder",
+        {**base, "material": np.array(["", ""], object), "rating": np.float32([np.nan] * 2)},
+    )["embedding"]
+    np.testing.assert_allclose(unknown, filled, atol=1e-6)
+
+
+def test_extra_feature_names_are_made_valid_and_clashes_named():
+    from tfrec.export import extra_item_inputs
+
+    got = extra_item_inputs({"categorical": ["size (EU)"], "numeric": ["_weight"]})
+    assert [e.name for e in got] == ["size__EU_", "x_weight"]
+    with pytest.raises(ValueError, match=r"\['brand'\] clash"):
+        extra_item_inputs({"text": ["brand"]})

@@ -31,16 +31,28 @@ def tiny_config(root: Path, bert_dir: Path) -> Config:
     return cfg
 
 
-def make_tiny_run(root: Path, bert_dir: Path):
+# config-declared extra item features of `make_tiny_run(..., extra_features=True)`
+EXTRA_FEATURES = {"material": "categorical", "rating": "numeric", "origin": "text"}
+
+
+def make_tiny_run(root: Path, bert_dir: Path, extra_features: bool = False):
     """(cfg, run, data, model, index) of a trained tiny run whose clean tables and weights are
-    on disk (so `load_prepared` and `load_retrieval_model` work on it)."""
+    on disk (so `load_prepared` and `load_retrieval_model` work on it); with `extra_features`
+    the items also carry the columns of `EXTRA_FEATURES`, declared in the config."""
     cfg = tiny_config(root, bert_dir)
     run = RunDir(cfg.run_path)
     items, events = make_shop()
+    if extra_features:
+        items["material"] = ["cotton", "steel", None] * (len(items) // 3)
+        items["rating"] = [1.0 + (i % 9) / 2 if i % 7 else None for i in range(len(items))]
+        items["origin"] = ["Made in Portugal" if i % 2 else "" for i in range(len(items))]
+        cfg.data.item_features = dict(EXTRA_FEATURES)
     run.clean.mkdir(parents=True, exist_ok=True)
     items.to_parquet(run.clean / "items.parquet", index=False)
     events.to_parquet(run.clean / "events.parquet", index=False)
-    data = prepare_data(items, events, cfg.data.split, cfg.retrieval.price_buckets)
+    data = prepare_data(
+        items, events, cfg.data.split, cfg.retrieval.price_buckets, cfg.data.item_features
+    )
     encoder = make_text_encoder(cfg, mode="frozen")
     tf.keras.utils.set_random_seed(0)
     model = build_retrieval_model(cfg, data, *frozen_text_tables(cfg, data, encoder))

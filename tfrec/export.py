@@ -13,6 +13,10 @@ Signatures (every id is `tf.string`; nothing takes or returns float ids):
 - `item_encoder(item_id, title, description, category, brand [B] string, price [B] float32)
   -> embedding [B, D], in_catalog [B] bool`: content only, so items that are not in the catalog
   (cold start) get an embedding from their text without retraining. `price` NaN = unknown.
+  Config-declared extra item features (`data.item_features`) are further inputs named after
+  their columns: categorical and text `[B] string` ("" = unknown), numeric `[B] float32`
+  (NaN = unknown; standardised in the graph with the catalog's mean and std); `tfrec serve`
+  fills omitted ones as unknown.
 - `retrieval(query, user_id, recent_item_ids, k [] int32) -> item_ids [B, k] string,
   scores [B, k]` (`tfrec_scann` only, ScaNN ops; `1 <= k <= export.max_k`).
 - `retrieval_bruteforce(...)`: the same with a matmul and `tf.math.top_k` (both models;
@@ -33,8 +37,10 @@ a server polling `export/<model>/` never sees a half-written version. `assets.ex
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import time
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -61,6 +67,9 @@ class RetrievalServingModule(tf.Module):
         index: the `ItemIndex` searched (catalog items and items added later).
         max_k: int. The largest `k` the retrieval signatures accept.
         use_scann: bool. Search with ScaNN's ops (True) or stock ops only (False).
+        numeric_stats: np.ndarray [M, 2] or None. Mean and standard deviation of each
+            config-declared numeric item feature over the catalog (`numeric_feature_stats`), so
+            `item_encoder` standardises raw values as training did; needed when there are any.
         tokenizer_implementation: str or None. Tokenize with this `BertTokenizerLayer`
             implementation (`"wordpiece"`: no FastBert ops, for stock TF Serving) through views
             of the model's text encoders that share their BERT weights; None keeps the model's
@@ -75,6 +84,7 @@ class RetrievalServingModule(tf.Module):
         max_k: int,
         use_scann: bool,
         tokenizer_implementation: str | None = None,
+        numeric_stats: np.ndarray | None = None,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -108,6 +118,19 @@ class RetrievalServingModule(tf.Module):
         self.category_tables = [_table(v.values[1:], 1) for v in catalog.category_vocabs]
         self.brand_table = _table(catalog.brand_vocab.values[1:], 1)
         self.price_boundaries = tf.constant(np.asarray(catalog.price_boundaries, np.float32))
+        # config-declared extra item features: optional `item_encoder` inputs
+        self.extra_inputs = extra_item_inputs(catalog.extra_feature_names or {})
+        self.extra_tables = [_table(v.values[1:], 1) for v in catalog.extra_categorical_vocabs]
+        num_numeric = sum(e.kind == "numeric" for e in self.extra_inputs)
+        stats = np.zeros((0, 2)) if numeric_stats is None else np.asarray(numeric_stats)
+        if stats.shape != (num_numeric, 2):
+            raise ValueError(
+                f"the catalog has {num_numeric} numeric item features; `numeric_stats` must be "
+                f"[{num_numeric}, 2] (mean, std; see numeric_feature_stats). Received: shape "
+                f"{stats.shape}"
+            )
+        self.numeric_mean = tf.constant(stats[:, 0].astype(np.float32))
+        self.numeric_std = tf.constant(np.where(stats[:, 1] > 0, stats[:, 1], 1).astype(np.float32))
         self.index_item_ids = tf.Variable(
             tf.constant(index.item_ids, tf.string), trainable=False, name="index_item_ids"
         )
@@ -144,7 +167,7 @@ class RetrievalServingModule(tf.Module):
             scores, positions = tf.math.top_k(scores, k=k)
         return {"item_ids": tf.gather(self.index_item_ids, positions), "scores": scores}
 
-    def _item_features(self, title, description, category, brand, price):
+    def _item_features(self, title, description, category, brand, price, extras=()):
         title = tf.strings.strip(title)
         description = tf.strings.strip(description)
         text = tf.where(
@@ -152,6 +175,21 @@ class RetrievalServingModule(tf.Module):
             tf.strings.join([title, description], separator=". "),
             title,
         )
+        extra_cat, extra_num = [], []
+        for spec, value in zip(self.extra_inputs, extras, strict=True):
+            if spec.kind == "text":  # appended as `name: value`, as the catalog texts are
+                value = tf.strings.strip(value)
+                text = tf.where(
+                    tf.strings.length(value) > 0,
+                    tf.strings.join([text, f"{spec.column}: " + value], separator=". "),
+                    text,
+                )
+            elif spec.kind == "categorical":
+                extra_cat.append(self.extra_tables[len(extra_cat)].lookup(value))
+            else:  # numeric, standardised; unknown (NaN) -> 0, the mean
+                j = len(extra_num)
+                z = (value - self.numeric_mean[j]) / self.numeric_std[j]
+                extra_num.append(tf.where(tf.math.is_nan(value), tf.zeros_like(z), z))
         parts = tf.strings.strip(tf.strings.split(category, CATEGORY_SEPARATOR.strip()))
         parts = tf.ragged.boolean_mask(parts, tf.strings.length(parts) > 0)
         levels = []
@@ -166,17 +204,16 @@ class RetrievalServingModule(tf.Module):
         else:
             bucket = tf.zeros_like(logp, tf.int32)
         bucket = tf.where(known, tf.cast(bucket, tf.int64) + 1, tf.zeros_like(bucket, tf.int64))
-        # config-declared extra item features are not signature inputs: unknown (0) here
         n = tf.shape(title)[0]
-        extra_cat = len(getattr(self.item_tower, "extra_categorical_vocab_sizes", []))
-        extra_num = int(getattr(self.item_tower, "num_numeric_features", 0))
         return {
             "text_embedding": self.item_text_encoder(text),
             "category": tf.stack(levels, axis=1),
             "brand": self.brand_table.lookup(tf.strings.strip(brand)),
             "price_bucket": bucket,
-            "extra_categorical": tf.zeros([n, extra_cat], tf.int64),
-            "extra_numeric": tf.zeros([n, extra_num], tf.float32),
+            "extra_categorical": tf.stack(extra_cat, 1)
+            if extra_cat
+            else tf.zeros([n, 0], tf.int64),
+            "extra_numeric": tf.stack(extra_num, 1) if extra_num else tf.zeros([n, 0], tf.float32),
         }
 
     # --- signatures ------------------------------------------------------------------------
@@ -184,8 +221,8 @@ class RetrievalServingModule(tf.Module):
     def query_encoder(self, query, user_id, recent_item_ids):
         return {"embedding": self._embed_query(query, user_id, recent_item_ids)}
 
-    def item_encoder(self, item_id, title, description, category, brand, price):
-        feats = self._item_features(title, description, category, brand, price)
+    def item_encoder(self, item_id, title, description, category, brand, price, *extras):
+        feats = self._item_features(title, description, category, brand, price, extras)
         return {
             "embedding": self.item_tower(feats, training=False),
             "in_catalog": self.item_table.lookup(item_id) > 0,
@@ -213,6 +250,10 @@ class RetrievalServingModule(tf.Module):
             tf.TensorSpec([None], tf.string, name=name)
             for name in ("item_id", "title", "description", "category", "brand")
         ] + [tf.TensorSpec([None], tf.float32, name="price")]
+        item += [
+            tf.TensorSpec([None], tf.float32 if e.kind == "numeric" else tf.string, name=e.name)
+            for e in self.extra_inputs
+        ]
         specs = {
             "query_encoder": (self.query_encoder, query),
             "item_encoder": (self.item_encoder, item),
@@ -230,6 +271,67 @@ class RetrievalServingModule(tf.Module):
         }
         sigs["serving_default"] = sigs["retrieval" if self.use_scann else "retrieval_bruteforce"]
         return sigs
+
+
+@dataclass
+class ExtraInput:
+    """A config-declared extra item feature as an `item_encoder` input."""
+
+    name: str  # the signature input name
+    column: str  # the items column
+    kind: str  # "categorical" ([B] string), "numeric" ([B] float32) or "text" ([B] string)
+
+    @property
+    def default(self):
+        """The value meaning unknown (what the server fills in when it is omitted)."""
+        return None if self.kind == "numeric" else ""  # None: NaN
+
+
+ITEM_INPUTS = ("item_id", "title", "description", "category", "brand", "price")
+
+
+def extra_item_inputs(names: dict[str, list[str]]) -> list[ExtraInput]:
+    """The extra `item_encoder` inputs for a catalog's `extra_feature_names`, in the order the
+    item tower reads them (categorical, numeric, then text). Column names are made valid
+    signature names (other characters -> `_`)."""
+    out = []
+    for kind in ("categorical", "numeric", "text"):
+        for column in names.get(kind, []):
+            name = re.sub(r"[^A-Za-z0-9_.\-/]", "_", str(column))
+            if not re.match(r"[A-Za-z0-9.]", name):
+                name = f"x{name}"
+            out.append(ExtraInput(name, str(column), kind))
+    taken = [e.name for e in out]
+    clash = sorted({n for n in taken if taken.count(n) > 1 or n in ITEM_INPUTS})
+    if clash:
+        raise ValueError(
+            f"item features {clash} clash with other item_encoder inputs ({', '.join(ITEM_INPUTS)}"
+            " or each other once made valid signature names); rename the columns"
+        )
+    return out
+
+
+def numeric_feature_stats(items, columns: list[str]) -> np.ndarray:
+    """[M, 2] mean and std of numeric item columns, as `build_catalog` standardises them."""
+    import pandas as pd
+
+    stats = np.zeros((len(columns), 2))
+    for j, col in enumerate(columns):
+        x = pd.to_numeric(items[col], errors="coerce").to_numpy(dtype=np.float64)
+        known = ~np.isnan(x)
+        stats[j] = (np.nanmean(x), np.nanstd(x)) if known.any() else (0.0, 1.0)
+    return stats
+
+
+def run_numeric_stats(run: RunDir, data) -> np.ndarray | None:
+    """`numeric_feature_stats` of the run's clean items (None when there are no numeric ones)."""
+    import pandas as pd
+
+    columns = (data.catalog.extra_feature_names or {}).get("numeric", [])
+    if not columns:
+        return None
+    items = pd.read_parquet(run.clean / "items.parquet", columns=list(columns))
+    return numeric_feature_stats(items, columns)
 
 
 def _with_tokenizer(encoder, implementation: str | None):
@@ -272,9 +374,11 @@ def _table(keys: list[str], start: int) -> tf.lookup.StaticHashTable:
 # --------------------------------------------------------------------------------------------
 
 
-def example_inputs(data, index: ItemIndex, k: int = 10) -> dict[str, dict[str, np.ndarray]]:
+def example_inputs(
+    data, index: ItemIndex, k: int = 10, extra_inputs: list[ExtraInput] = ()
+) -> dict[str, dict[str, np.ndarray]]:
     """One small, valid request per signature (used as TF Serving warmup requests and to check
-    a version before it is published)."""
+    a version before it is published); extra item features are sent as unknown."""
     catalog = data.catalog
     queries = [q for q in data.queries[1:4]] or ["gift"]
     b = len(queries) + 1
@@ -296,6 +400,12 @@ def example_inputs(data, index: ItemIndex, k: int = 10) -> dict[str, dict[str, n
             "category": np.array(catalog.categories[rows], dtype=object),
             "brand": np.array(catalog.brands[rows], dtype=object),
             "price": price,
+            **{
+                e.name: np.full(len(price), np.nan, np.float32)
+                if e.kind == "numeric"
+                else np.array([""] * len(price), dtype=object)
+                for e in extra_inputs
+            },
         },
         "retrieval": {**q, "k": np.int32(k)},
         "retrieval_bruteforce": {**q, "k": np.int32(k)},
@@ -479,14 +589,17 @@ def export_model(
         model.attach_text_encoder(make_text_encoder(cfg, mode="frozen"))
     e = cfg.export
     export_dir = run.root / "export"
-    requests = example_inputs(data, index, k=min(10, e.max_k))
+    extras = extra_item_inputs(data.catalog.extra_feature_names or {})
+    numeric_stats = run_numeric_stats(run, data)
+    requests = example_inputs(data, index, k=min(10, e.max_k), extra_inputs=extras)
     info = {
         "run": str(run.root),
         "embedding_dim": int(index.embeddings.shape[1]),
         "max_k": e.max_k,
         "num_items": len(index),
         "index": index.params.__dict__,
-        "optional_inputs": OPTIONAL_INPUTS,
+        "optional_inputs": {**OPTIONAL_INPUTS, **{x.name: x.default for x in extras}},
+        "extra_item_inputs": [asdict(x) for x in extras],
         "text_checkpoint": cfg.text.checkpoint,
         "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
     }
@@ -501,7 +614,13 @@ def export_model(
     ):
         t0 = time.time()
         module = RetrievalServingModule(
-            model, data, index, e.max_k, use_scann=scann, tokenizer_implementation=tokenizer
+            model,
+            data,
+            index,
+            e.max_k,
+            use_scann=scann,
+            tokenizer_implementation=tokenizer,
+            numeric_stats=numeric_stats,
         )
         base = export_dir / name
         sig = "retrieval" if scann else "retrieval_bruteforce"

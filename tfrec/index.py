@@ -500,7 +500,7 @@ def add_items_for_run(cfg, run, items_path: str | Path, echo=print) -> ItemIndex
     `<run>/index/added_items.parquet` (the server shows their titles)."""
     import pandas as pd
 
-    from tfrec.export import RetrievalServingModule
+    from tfrec.export import RetrievalServingModule, run_numeric_stats
     from tfrec.pipeline import load_prepared
     from tfrec.retrieval_training import load_retrieval_model, make_text_encoder
 
@@ -509,7 +509,9 @@ def add_items_for_run(cfg, run, items_path: str | Path, echo=print) -> ItemIndex
     model = load_retrieval_model(cfg, run, data)
     model.attach_text_encoder(make_text_encoder(cfg, mode="frozen"))
     index = index_for_run(cfg, run, data, model, echo)
-    module = RetrievalServingModule(model, data, index, max_k=1, use_scann=False)
+    module = RetrievalServingModule(
+        model, data, index, max_k=1, use_scann=False, numeric_stats=run_numeric_stats(run, data)
+    )
     embeddings = item_embeddings_from_features(module, items)
     t0 = time.time()
     new = index.add(items["item_id"].astype(str).tolist(), embeddings)
@@ -527,7 +529,9 @@ def add_items_for_run(cfg, run, items_path: str | Path, echo=print) -> ItemIndex
 
 
 def item_embeddings_from_features(module, items) -> np.ndarray:
-    """Item-tower embeddings of contract item rows through the export's `item_encoder`."""
+    """Item-tower embeddings of contract item rows through the export's `item_encoder`
+    (config-declared extra features from their columns; a missing column means unknown)."""
+    import pandas as pd
     import tensorflow as tf
 
     def col(name, default=""):
@@ -535,11 +539,16 @@ def item_embeddings_from_features(module, items) -> np.ndarray:
             return tf.constant([default] * len(items))
         return tf.constant(items[name].fillna(default).astype(str).tolist())
 
-    price = (
-        items["price"].astype("float64").to_numpy(np.float32)
-        if "price" in items
-        else np.full(len(items), np.nan, np.float32)
-    )
+    def number(name):
+        if name not in items:
+            return np.full(len(items), np.nan, np.float32)
+        return pd.to_numeric(items[name], errors="coerce").to_numpy(np.float32)
+
+    price = number("price")
+    extras = [
+        tf.constant(number(e.column)) if e.kind == "numeric" else col(e.column)
+        for e in module.extra_inputs
+    ]
     out = []
     for start in range(0, len(items), 256):
         part = slice(start, start + 256)
@@ -550,6 +559,7 @@ def item_embeddings_from_features(module, items) -> np.ndarray:
             col("category")[part],
             col("brand")[part],
             tf.constant(price[part]),
+            *[x[part] for x in extras],
         )
         out.append(res["embedding"].numpy())
     return np.concatenate(out) if out else np.zeros((0, module.embedding_dim), np.float32)
