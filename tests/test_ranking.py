@@ -9,7 +9,13 @@ from tiny_shop import make_shop
 import tfrec  # noqa: F401
 from tfrec.config import Config, SplitConfig
 from tfrec.data.datasets import prepare_data
-from tfrec.data.ranking_examples import ExtraFeatureEncoder, ranking_frame, ranking_queries
+from tfrec.data.ranking_examples import (
+    HISTORY_FEATURES,
+    ExtraFeatureEncoder,
+    history_features,
+    ranking_frame,
+    ranking_queries,
+)
 from tfrec.ranking import RankingModel, logistic_regression_config, ranking_throughput
 from tfrec.ranking_training import (
     RankingFeatureBuilder,
@@ -81,6 +87,8 @@ def frame_inputs(builder, split="train"):
 def small_ranker(builder, **overrides):
     c = builder.data.catalog
     e = builder.extras
+    _, feats, _ = frame_inputs(builder)
+    numeric = [*HISTORY_FEATURES, *e.numeric]
     config = dict(
         category_vocab_sizes=[len(v) for v in c.category_vocabs],
         brand_vocab_size=len(c.brand_vocab),
@@ -90,9 +98,9 @@ def small_ranker(builder, **overrides):
         projection_dim=4,
         deep_layers=[16],
         max_position=5,
-        numeric_features=e.numeric,
-        numeric_means=[e.means[n] for n in e.numeric],
-        numeric_stds=[e.stds[n] for n in e.numeric],
+        numeric_features=numeric,
+        numeric_means=[float(feats[n].mean()) for n in numeric],
+        numeric_stds=[float(feats[n].std()) or 1.0 for n in numeric],
         categorical_features=e.categorical_sizes,
         learning_rate=0.01,
     )
@@ -175,7 +183,7 @@ def test_missing_feature_at_serving_names_it(builder):
     _, feats, _ = frame_inputs(builder, "test")
     model = small_ranker(builder)
     model(feats)
-    for name in ("brand", "rating", "colour"):
+    for name in ("brand", "rating", "colour", "history_brand_share"):
         broken = {k: v for k, v in feats.items() if k != name}
         with pytest.raises(ValueError, match=f"missing: {name}"):
             model.serving_scores(broken)
@@ -253,3 +261,30 @@ def test_throughput_is_measured(builder):
     model = small_ranker(builder)
     model(feats)
     assert ranking_throughput(model, 100, min_seconds=0.05) > 0
+
+
+def test_history_features(data):
+    c = data.catalog
+    item = 5
+    same_brand = [i for i in range(1, len(c)) if c.brand_idx[i] == c.brand_idx[item] and i != item]
+    other = [i for i in range(1, len(c)) if c.brand_idx[i] != c.brand_idx[item]]
+    history = np.array([[0, 0, same_brand[0], other[0]], [0, 0, 0, 0]])
+    f = history_features(data, history, np.array([item, item]))
+    np.testing.assert_array_equal(f["history_length"], [2, 0])
+    assert f["history_brand_share"][0] == pytest.approx(0.5)
+    assert f["history_brand_share"][1] == 0 and f["history_price_gap"][1] == 0
+    expected_gap = c.price_bucket[item] - c.price_bucket[[same_brand[0], other[0]]].mean()
+    assert f["history_price_gap"][0] == pytest.approx(expected_gap)
+
+
+def test_unshown_negatives_are_retrieved_items_the_search_did_not_show(builder):
+    frame, _, _ = frame_inputs(builder)
+    extra = builder.unshown_negatives(frame, per_search=2, candidates=10, position=0, seed=0)
+    assert len(extra) > 0
+    assert (extra.groupby("search_id").size() <= 2).all()
+    assert (extra["position"] == 0).all() and (extra[["click", "purchase"]] == 0).all().all()
+    shown = frame.groupby("search_id")["item_idx"].agg(set)
+    for row in extra.itertuples():
+        assert row.item_idx not in shown[row.search_id]
+    feats, labels = builder.frame_features(pd.concat([frame, extra], ignore_index=True))
+    assert len(labels["click"]) == len(frame) + len(extra)

@@ -261,7 +261,7 @@ class RankingConfig:
     # extra features: an events column (read from the impression's row) or an items column
     extra_features: dict[str, Literal["numeric", "categorical"]] = param(default_factory=dict)
     # per training search, this many retrieval candidates it did not show are added as
-    # negatives at the serving position (0 = train on shown items only)
+    # negatives in position bucket 0, "retrieved, not shown" (0 = train on shown items only)
     unshown_negatives: int = param(5, ge=0)
     # candidates retrieved per search (unshown negatives, end-to-end evaluation)
     candidates: int = param(100, ge=10)

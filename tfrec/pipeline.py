@@ -168,10 +168,6 @@ def run_stages(cfg: Config, stages: list[str] | None = None) -> None:
             from tfrec.tuning import run_tuning
 
             run_tuning(cfg, run)
-        elif stage == "ranking":
-            from tfrec.ranking_training import train_ranking
-
-            train_ranking(cfg, run)
         elif stage == "evaluate":
             from tfrec.evaluation import evaluate_run
 

@@ -48,7 +48,9 @@ class RankingModel(tfrs.Model):
     and examination falls with the rank an item was shown at. `position` is a training feature
     that enters only through a separate additive logit of the click head (a "shallow tower", as
     in PAL and YouTube's 2019 ranker), so the cross/deep part learns attractiveness without
-    being credited for the slot. At serving time position is fixed to `serving_position` (1)
+    being credited for the slot. Position 0 is its own bucket, "retrieved but not shown", for
+    the unshown retrieval candidates that training adds as negatives: their non-clicks say
+    nothing about the top slot, so they must not drag down the position-1 logit. At serving time position is fixed to `serving_position` (1)
     for every candidate: the position logit is then the same constant for all candidates, the
     order comes from attractiveness alone, and the probabilities read as "if shown on top".
     This was chosen over inverse propensity weighting because IPW needs propensities estimated
@@ -79,6 +81,8 @@ class RankingModel(tfrs.Model):
         dot_scale: float. The tower dot product is multiplied by this before it enters the
             network (the retrieval model's 1 / temperature puts it on its logit scale, where
             candidates differ by units rather than hundredths). Defaults to 20.0.
+        dropout: float. Dropout on the interaction output (cross and deep) while training.
+            Defaults to 0.0.
         numeric_features: list of str. Config-declared numeric extras. Defaults to [].
         numeric_means: list of float. Training mean per numeric extra. Defaults to zeros.
         numeric_stds: list of float. Training standard deviation per numeric extra. Defaults to ones.
@@ -119,6 +123,7 @@ class RankingModel(tfrs.Model):
         purchase_loss_weight: float = 1.0,
         purchase_score_weight: float = 1.0,
         dot_scale: float = 20.0,
+        dropout: float = 0.0,
         numeric_features: list[str] | None = None,
         numeric_means: list[float] | None = None,
         numeric_stds: list[float] | None = None,
@@ -153,6 +158,7 @@ class RankingModel(tfrs.Model):
         self.purchase_loss_weight = purchase_loss_weight
         self.purchase_score_weight = purchase_score_weight
         self.dot_scale = dot_scale
+        self.dropout = dropout
         self.numeric_features = list(numeric_features or [])
         n = len(self.numeric_features)
         self.numeric_means = [float(x) for x in (numeric_means or [0.0] * n)]
@@ -184,6 +190,7 @@ class RankingModel(tfrs.Model):
             keras.layers.Dense(units, activation="relu", name=f"deep_{i}")
             for i, units in enumerate(self.deep_layers)
         ]
+        self.interaction_dropout = keras.layers.Dropout(dropout, name="interaction_dropout")
         self.click_logit = keras.layers.Dense(1, name="click_logit")
         # the shallow position tower: one additive click logit per position bucket
         self.position_logit = emb(
@@ -278,11 +285,13 @@ class RankingModel(tfrs.Model):
         `serving_position`, any other missing feature raises a ValueError naming it."""
         self.check_features(features)
         x = self._interactions(self._x0(features))
+        x = self.interaction_dropout(x, training=training)
         if "position" in features:
             position = tf.cast(tf.reshape(features["position"], [-1]), tf.int64)
         else:
             position = tf.fill(tf.shape(x)[:1], tf.constant(self.serving_position, tf.int64))
-        position = tf.clip_by_value(position, 1, self.max_position)
+        # bucket 0: retrieved for the search but not shown (training negatives only)
+        position = tf.clip_by_value(position, 0, self.max_position)
         click_logit = self.click_logit(x) + self.position_logit(position)
         p_click = tf.sigmoid(tf.reshape(click_logit, [-1]))
         if self.pgc_logit is not None:
@@ -349,6 +358,7 @@ class RankingModel(tfrs.Model):
             "purchase_loss_weight": self.purchase_loss_weight,
             "purchase_score_weight": self.purchase_score_weight,
             "dot_scale": self.dot_scale,
+            "dropout": self.dropout,
             "numeric_features": self.numeric_features,
             "numeric_means": self.numeric_means,
             "numeric_stds": self.numeric_stds,

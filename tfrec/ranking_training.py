@@ -38,7 +38,9 @@ import tf_keras as keras
 from tfrec.config import Config
 from tfrec.data.datasets import PreparedData, Vocabulary
 from tfrec.data.ranking_examples import (
+    HISTORY_FEATURES,
     ExtraFeatureEncoder,
+    history_features,
     item_feature_arrays,
     ranking_frame,
     ranking_queries,
@@ -159,7 +161,8 @@ class RankingFeatureBuilder:
         row_of = pd.Series(np.arange(len(firsts)), index=firsts["search_id"].to_numpy())
         q_emb = q[row_of.loc[frame["search_id"].to_numpy()].to_numpy()]
         item_idx = frame["item_idx"].to_numpy(np.int64)
-        feats = self._features(q_emb, item_idx, frame["hour"].to_numpy(np.int64), frame)
+        history = np.stack(frame["history"].to_numpy())
+        feats = self._features(q_emb, item_idx, frame["hour"].to_numpy(np.int64), history, frame)
         feats["position"] = frame["position"].to_numpy(np.int64)
         labels = {k: frame[k].to_numpy(np.float32) for k in ("click", "purchase")}
         return feats, labels
@@ -169,7 +172,8 @@ class RankingFeatureBuilder:
     ) -> pd.DataFrame:
         """Rows for retrieval candidates that a search did not show: for every search, up to
         `per_search` items drawn from the retrieval model's top `candidates` for it, minus the
-        shown items, labelled not clicked and placed at `position` (the serving position).
+        shown items, labelled not clicked, at `position` (0: the model's "retrieved but not
+        shown" bucket, so they do not bias the logits of real positions).
 
         The ranker scores retrieval candidates at serving time, and most of them were never
         shown; trained on shown items only, it never learns that the retrieval model's
@@ -207,20 +211,32 @@ class RankingFeatureBuilder:
         return extra
 
     def candidate_features(
-        self, query_emb: np.ndarray, candidates: np.ndarray, hours: np.ndarray
+        self,
+        query_emb: np.ndarray,
+        candidates: np.ndarray,
+        hours: np.ndarray,
+        histories: np.ndarray,
     ) -> dict:
-        """Features of `candidates` [n, C] item indices for n requests (serving: no position)."""
+        """Features of `candidates` [n, C] item indices for n requests with query embeddings
+        [n, D], hours [n] and user histories [n, L] (serving: no position)."""
         n, c = candidates.shape
         flat = candidates.reshape(-1)
         frame = pd.DataFrame({"item_id": [self.data.catalog.item_ids[i] for i in flat]})
-        return self._features(np.repeat(query_emb, c, axis=0), flat, np.repeat(hours, c), frame)
+        return self._features(
+            np.repeat(query_emb, c, axis=0),
+            flat,
+            np.repeat(hours, c),
+            np.repeat(np.asarray(histories, np.int64), c, axis=0),
+            frame,
+        )
 
-    def _features(self, q_emb, item_idx, hours, frame) -> dict:
+    def _features(self, q_emb, item_idx, hours, history, frame) -> dict:
         feats = {
             "query_embedding": q_emb.astype(np.float32),
             "item_embedding": self.item_embeddings[item_idx].astype(np.float32),
             "hour": hours.astype(np.int64),
             **item_feature_arrays(self.data, item_idx),
+            **history_features(self.data, history, item_idx),
         }
         if self.extras is not None and self.extras.kinds:
             frame = frame.copy()
@@ -253,10 +269,22 @@ def make_dataset(feats: dict, labels: dict, batch_size: int, shuffle: bool, seed
 
 
 def ranking_model_config(
-    cfg: Config, data: PreparedData, extras: ExtraFeatureEncoder | None, purchase_head: bool
+    cfg: Config,
+    data: PreparedData,
+    extras: ExtraFeatureEncoder | None,
+    purchase_head: bool,
+    train_features: dict | None = None,
 ) -> dict:
+    """Constructor arguments of the run's ranker; numeric features (the history features and
+    numeric extras) are standardised with their mean and std over `train_features`."""
     r = cfg.ranking
     c = data.catalog
+    numeric = [*HISTORY_FEATURES, *(extras.numeric if extras else [])]
+    means, stds = [], []
+    for name in numeric:
+        x = np.asarray(train_features[name], np.float64) if train_features else np.zeros(1)
+        means.append(float(x.mean()))
+        stds.append(float(x.std()) or 1.0)
     return {
         "category_vocab_sizes": [len(v) for v in c.category_vocabs],
         "brand_vocab_size": len(c.brand_vocab),
@@ -273,9 +301,9 @@ def ranking_model_config(
         "purchase_loss_weight": r.purchase_loss_weight,
         "purchase_score_weight": r.purchase_score_weight,
         "dot_scale": 1.0 / cfg.retrieval.temperature,
-        "numeric_features": extras.numeric if extras else [],
-        "numeric_means": [extras.means[n] for n in extras.numeric] if extras else [],
-        "numeric_stds": [extras.stds[n] for n in extras.numeric] if extras else [],
+        "numeric_features": numeric,
+        "numeric_means": means,
+        "numeric_stds": stds,
         "categorical_features": extras.categorical_sizes if extras else {},
         "learning_rate": r.learning_rate,
         "name": "ranker",
@@ -423,7 +451,7 @@ def prepare_ranking_inputs(cfg: Config, run: RunDir, data: PreparedData, retriev
     r = cfg.ranking
     if r.unshown_negatives:
         extra = builder.unshown_negatives(
-            frames["train"], r.unshown_negatives, r.candidates, r.serving_position, cfg.seed
+            frames["train"], r.unshown_negatives, r.candidates, 0, cfg.seed
         )
         echo(
             f"[ranking] {len(extra)} unshown retrieval candidates added to training as negatives "
@@ -461,7 +489,9 @@ def train_ranking(cfg: Config, run: RunDir, data: PreparedData | None = None) ->
     )
     train_ds = make_dataset(*inputs["train"], r.batch_size, True, cfg.training.seed)
     val_ds = make_dataset(*inputs["val"], 4096, False, cfg.training.seed)
-    base_config = ranking_model_config(cfg, data, prepared["extras"], purchase_head)
+    base_config = ranking_model_config(
+        cfg, data, prepared["extras"], purchase_head, inputs["train"][0]
+    )
 
     out = run.root / "ranking"
     out.mkdir(parents=True, exist_ok=True)
@@ -628,7 +658,7 @@ def _retrieve_and_score(cfg, data, retrieval_model, builder, inst, rankers) -> d
     candidates, logits = np.concatenate(cands), np.concatenate(logits)
     q_emb = builder.query_embeddings(inst)
     hours = pd.to_datetime(inst["timestamp"]).dt.hour.to_numpy(np.int64)
-    feats = builder.candidate_features(q_emb, candidates, hours)
+    feats = builder.candidate_features(q_emb, candidates, hours, np.stack(inst["history"]))
     log_scores = {
         name: np.log(np.maximum(_predict(m, feats, fixed=True)["score"], 1e-12)).reshape(
             candidates.shape

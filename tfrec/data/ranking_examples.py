@@ -12,6 +12,9 @@ adds what the ranker reads:
   examples: nothing at or after the example's own time feeds a feature);
 - `hour` (0-23) of the impression and `position` as an integer (missing positions are an error);
 - the item's `category` levels, `brand` and `price_bucket` (from the catalog by `item_idx`);
+- user-item features from the history (`history_features`): how many history items there are,
+  the item's price bucket minus the history's mean, and the share of history items with the
+  item's brand, leaf category and mid-level category;
 - config-declared extras, read from the impression's event row or from the items table.
 """
 
@@ -26,6 +29,13 @@ from tfrec.data.datasets import PreparedData, Vocabulary, _histories
 from tfrec.data.schema import EVENT_STRENGTH
 
 LABEL_COLUMNS = ("click", "add_to_cart", "purchase")
+HISTORY_FEATURES = (
+    "history_length",
+    "history_price_gap",
+    "history_brand_share",
+    "history_leaf_share",
+    "history_mid_share",
+)
 
 
 def ranking_queries(data: PreparedData) -> list[str]:
@@ -193,4 +203,36 @@ def item_feature_arrays(data: PreparedData, item_idx: np.ndarray) -> dict[str, n
         "category": c.category_idx[item_idx].astype(np.int64),
         "brand": c.brand_idx[item_idx].astype(np.int64),
         "price_bucket": c.price_bucket[item_idx].astype(np.int64),
+    }
+
+
+def history_features(
+    data: PreparedData, history: np.ndarray, item_idx: np.ndarray
+) -> dict[str, np.ndarray]:
+    """User-item features from the user's history [n, L] (0 = padding) and the item [n]: the
+    number of history items, the item's price bucket minus the history's mean (0 without a
+    history or a price), and the shares of history items with the item's brand, leaf category
+    and mid-level category (unknown brands and categories never match)."""
+    c = data.catalog
+    history = np.asarray(history, np.int64)
+    item_idx = np.asarray(item_idx, np.int64)
+    mask = history > 0
+    count = mask.sum(axis=1)
+    denom = np.maximum(count, 1).astype(np.float32)
+
+    def share(hist_values: np.ndarray, item_values: np.ndarray) -> np.ndarray:
+        same = (hist_values == item_values[:, None]) & mask & (item_values[:, None] > 0)
+        return (same.sum(axis=1) / denom).astype(np.float32)
+
+    prices = c.price_bucket[history]
+    priced = mask & (prices > 0)
+    mean_price = (prices * priced).sum(axis=1) / np.maximum(priced.sum(axis=1), 1)
+    item_price = c.price_bucket[item_idx]
+    gap = np.where(priced.any(axis=1) & (item_price > 0), item_price - mean_price, 0.0)
+    return {
+        "history_length": count.astype(np.float32),
+        "history_price_gap": gap.astype(np.float32),
+        "history_brand_share": share(c.brand_idx[history], c.brand_idx[item_idx]),
+        "history_leaf_share": share(c.category_idx[history, 2], c.category_idx[item_idx, 2]),
+        "history_mid_share": share(c.category_idx[history, 1], c.category_idx[item_idx, 1]),
     }
