@@ -187,3 +187,9 @@ def run_stages(cfg: Config, stages: list[str] | None = None) -> None:
         else:
             raise ValueError(f"unknown stage {stage!r}")
         echo(f"[{stage}] done in {time.time() - t0:.1f} s")
+    if run.report.exists():
+        from tfrec.evaluation import link_report_pages
+
+        pages = link_report_pages(run.report)
+        if pages:
+            echo(f"report: {pages[0]} ({', '.join(p.name for p in pages)})")
