@@ -17,6 +17,8 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 def test_demo_on_a_small_synthetic_shop_beats_the_baselines(tmp_path, minilm_dir, capsys):
     cfg = yaml.safe_load(Path("configs/quickstart.yaml").read_text())
     cfg["run_dir"] = str(tmp_path / "run")
+    # the retrieval path; ranking, shop, export and index have their own tests
+    cfg["stages"] = ["data", "retrieval", "evaluate"]
     cfg["data"]["synthetic"].update(num_items=800, num_users=2500, sessions_per_user=6.0)
     cfg["retrieval"]["epochs"] = 6
     cfg["text"]["cache_dir"] = str(tmp_path / "cache")  # encode for real, not from a warm cache
@@ -47,6 +49,7 @@ def test_online_retail_model_beats_popularity_on_next_purchases(
     cfg = yaml.safe_load(Path("configs/online_retail.yaml").read_text())
     cfg["data"]["transactions"]["path"] = str(online_retail_path)
     cfg["run_dir"] = str(tmp_path / "run")
+    cfg["stages"] = ["data", "retrieval", "evaluate"]
     cfg["text"] = {"cache_dir": str(tmp_path / "cache")}
     cfg.setdefault("retrieval", {}).update(epochs=1)
     cfg["training"] = {"verbose": 2}
