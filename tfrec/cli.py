@@ -288,7 +288,9 @@ def build_parser() -> argparse.ArgumentParser:
     sp = sub.add_parser("bench", help="benchmarks, printed as ratios against in-run baselines")
     sp.add_argument("config", nargs="?", default=DEFAULT_CONFIG)
     with_config(sp, required=False)
-    sp.add_argument("--only", help="comma-separated subset of: training,encoding,synthetic,ranking")
+    sp.add_argument(
+        "--only", help="comma-separated subset of: training,encoding,synthetic,ranking,serving,index"
+    )
     sp.set_defaults(func=cmd_bench)
     return p
 
