@@ -145,3 +145,14 @@ def test_index_add_rejects_bad_items_naming_the_file(tiny_run, tmp_path):
     )
     with pytest.raises(DataValidationError, match="bad.csv"):
         add_items_for_run(cfg, run, path, echo=lambda m: None)
+
+
+def test_recall_counts_tied_neighbours():
+    from tfrec.index import recall_against
+
+    db = np.array([[1, 0], [1, 0], [0, 1], [0.5, 0.5]], np.float32)  # items 0 and 1 tie
+    q = np.array([[1, 0]], np.float32)
+    exact = np.array([[0]])
+    assert recall_against(np.array([[1]]), exact) == 0.0  # by position: a miss
+    assert recall_against(np.array([[1]]), exact, q, db) == 1.0  # by score: the same item
+    assert recall_against(np.array([[3]]), exact, q, db) == 0.0

@@ -104,10 +104,26 @@ def exact_top_k(embeddings: np.ndarray, queries: np.ndarray, k: int) -> np.ndarr
     return out
 
 
-def recall_against(approx: np.ndarray, exact: np.ndarray) -> float:
-    """Mean share of the exact top-k found in the approximate top-k."""
+def recall_against(
+    approx: np.ndarray,
+    exact: np.ndarray,
+    queries: np.ndarray | None = None,
+    embeddings: np.ndarray | None = None,
+) -> float:
+    """Mean share of the exact top-k found in the approximate top-k. Given the `queries` and
+    `embeddings`, ties count: an approximate neighbour scoring at least the k-th exact score is
+    a hit (items with identical embeddings are interchangeable)."""
     k = exact.shape[1]
-    hits = [len(set(a[:k].tolist()) & set(e.tolist())) for a, e in zip(approx, exact, strict=True)]
+    if queries is None or embeddings is None:
+        hits = [
+            len(set(a[:k].tolist()) & set(e.tolist())) for a, e in zip(approx, exact, strict=True)
+        ]
+        return float(np.mean(hits) / k) if hits else 0.0
+    hits = []
+    for q, a, e in zip(queries, approx, exact, strict=True):
+        kth = float(embeddings[e[-1]] @ q)
+        scores = embeddings[np.unique(a[:k])] @ q
+        hits.append(min(k, int(np.sum(scores >= kth - 1e-6))))
     return float(np.mean(hits) / k) if hits else 0.0
 
 
@@ -229,7 +245,7 @@ class ItemIndex:
         if exact is None:
             exact = exact_top_k(self.embeddings, queries, k)
         approx, _ = self.search_positions(queries, exact.shape[1])
-        return recall_against(approx, exact)
+        return recall_against(approx, exact, queries, self.embeddings)
 
     # --- cold start ------------------------------------------------------------------------
 
