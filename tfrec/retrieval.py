@@ -27,7 +27,18 @@ import tensorflow as tf
 import tensorflow_recommenders as tfrs
 import tf_keras as keras
 
+from tfrec.text.tokenizer import TOKEN_KEYS
 from tfrec.towers import ItemTower, QueryTower
+
+
+def _tokenize(encoder, texts: list[str], batch_size: int = 4096) -> dict[str, np.ndarray]:
+    """Token ids of every text with the encoder's in-graph tokenizer, in batches."""
+    strings = np.asarray(texts, dtype=object).astype(str)
+    parts = [
+        encoder.tokenizer(tf.constant(strings[start : start + batch_size]))
+        for start in range(0, len(strings), batch_size)
+    ]
+    return {key: np.concatenate([p[key].numpy() for p in parts]) for key in TOKEN_KEYS}
 
 
 class RetrievalModel(tfrs.Model):
@@ -49,7 +60,8 @@ class RetrievalModel(tfrs.Model):
         num_hard_negatives: int or None. Defaults to None (all in-batch negatives).
         text_encoder: a `TextEncoder` run on raw strings (query and item text), or None. When
             `train_text` is True it is trained and used for candidates and queries.
-        item_texts: list of str [N]. Item text, needed when the live encoder embeds items.
+        item_texts: list of str [N]. Item text, needed when the live encoder embeds items: it is
+            tokenized once into integer tables.
         train_text: bool. Embed text with the live encoder during training. Defaults to False.
         item_text_encoder: a separate `TextEncoder` for items (towers do not share BERT), or
             None to share `text_encoder`.
@@ -117,9 +129,14 @@ class RetrievalModel(tfrs.Model):
         if query_text_table is None:
             query_text_table = np.zeros((1, self.text_dim), np.float32)
         self.query_text_table = table("query_text_table", query_text_table, tf.float32)
-        self.item_texts = (
-            tf.constant(np.asarray(item_texts, dtype=object).astype(str))
-            if item_texts is not None
+        # With a trained text encoder, item text enters as token ids tokenized once here: integer
+        # tables that gather on any device (TPUs take no strings), fed to BERT per batch.
+        self.item_tokens = (
+            {
+                key: table(f"item_{key}", value, tf.int32)
+                for key, value in _tokenize(self.item_text_encoder, item_texts).items()
+            }
+            if train_text
             else None
         )
         self.task = tfrs.tasks.Retrieval(
@@ -130,10 +147,13 @@ class RetrievalModel(tfrs.Model):
 
     # --- item side --------------------------------------------------------------------------
 
-    def item_features(self, item_idx: tf.Tensor, live_text: bool = False) -> dict:
+    def item_features(
+        self, item_idx: tf.Tensor, live_text: bool = False, training: bool = False
+    ) -> dict:
         item_idx = tf.cast(item_idx, tf.int64)
         if live_text:
-            text = self.item_text_encoder(tf.gather(self.item_texts, item_idx))
+            tokens = {key: tf.gather(value, item_idx) for key, value in self.item_tokens.items()}
+            text = self.item_text_encoder(tokens, training=training)
         else:
             text = tf.gather(self.item_text_table, item_idx)
         return {
@@ -148,7 +168,8 @@ class RetrievalModel(tfrs.Model):
     def item_embeddings(self, item_idx: tf.Tensor, training: bool = False) -> tf.Tensor:
         """Embeddings of catalog items by index."""
         return self.item_tower(
-            self.item_features(item_idx, live_text=self.train_text), training=training
+            self.item_features(item_idx, live_text=self.train_text, training=training),
+            training=training,
         )
 
     def _history_item_embeddings(self, history: tf.Tensor, training: bool) -> tuple:
@@ -164,14 +185,19 @@ class RetrievalModel(tfrs.Model):
     def query_embeddings(self, features: dict, training: bool = False) -> tf.Tensor:
         """Embeddings of the query side. `features` holds `user_idx`, `history` and either
         `query` (raw strings, "" for none) or `query_idx` (row of the known-query table)."""
-        if "query" in features and (self.train_text or "query_idx" not in features):
+        if "query_input_ids" in features:
+            # tokenized in the input pipeline (`retrieval_dataset(tokenizer=...)`)
+            tokens = {key: features[f"query_{key}"] for key in TOKEN_KEYS}
+            has_query = tf.cast(tf.reshape(features["query_idx"], [-1]) > 0, tf.float32)
+            text = self.text_encoder(tokens, training=training)
+        elif "query" in features and (self.train_text or "query_idx" not in features):
             if self.text_encoder is None:
                 raise ValueError(
                     "raw query strings need a text encoder: call attach_text_encoder() first"
                 )
             query = tf.reshape(tf.convert_to_tensor(features["query"]), [-1])
             has_query = tf.cast(tf.strings.length(tf.strings.strip(query)) > 0, tf.float32)
-            text = self.text_encoder(query)
+            text = self.text_encoder(query, training=training)
         else:
             query_idx = tf.cast(tf.reshape(features["query_idx"], [-1]), tf.int64)
             has_query = tf.cast(query_idx > 0, tf.float32)

@@ -618,10 +618,14 @@ def retrieval_dataset(
     seed: int = 42,
     history_example_weight: float = 1.0,
     include_text: bool = True,
+    tokenizer=None,
 ):
     """(query/user features, positive item) batches for `RetrievalModel.fit`, with the logQ
     sampling probability of each positive. `include_text=False` leaves the raw query strings
-    out (frozen mode reads cached embeddings by `query_idx`; TPUs cannot take strings)."""
+    out (frozen mode reads cached embeddings by `query_idx`; TPUs cannot take strings). With a
+    `tokenizer` (a `BertTokenizerLayer`), queries are tokenized here, on the host, into
+    `query_input_ids`, `query_attention_mask` and `query_token_type_ids`, and the strings are
+    dropped: what a trained BERT on a TPU needs."""
     import tensorflow as tf
 
     frame = data.retrieval[data.retrieval.split == split]
@@ -644,7 +648,17 @@ def retrieval_dataset(
     ds = tf.data.Dataset.from_tensor_slices(feats)
     if shuffle:
         ds = ds.shuffle(min(len(frame), 100_000), seed=seed, reshuffle_each_iteration=True)
-    return ds.batch(batch_size, drop_remainder=shuffle).prefetch(tf.data.AUTOTUNE)
+    ds = ds.batch(batch_size, drop_remainder=shuffle)
+    if tokenizer is not None and include_text:
+
+        def tokenize(batch):
+            batch = dict(batch)
+            tokens = tokenizer(batch.pop("query"))
+            batch.update({f"query_{key}": value for key, value in tokens.items()})
+            return batch
+
+        ds = ds.map(tokenize, num_parallel_calls=tf.data.AUTOTUNE)
+    return ds.prefetch(tf.data.AUTOTUNE)
 
 
 def impression_dataset(data: PreparedData, split: str = "train", batch_size: int = 512):

@@ -13,9 +13,7 @@ from tqdm.auto import tqdm
 
 from tfrec.text.backbone import TRAINABLE_MODES, load_bert, resolve_checkpoint, set_trainable_mode
 from tfrec.text.pooling import Pooling
-from tfrec.text.tokenizer import BertTokenizerLayer
-
-TOKEN_KEYS = ("input_ids", "attention_mask", "token_type_ids")
+from tfrec.text.tokenizer import TOKEN_KEYS, BertTokenizerLayer
 
 
 @keras.utils.register_keras_serializable(package="tfrec")

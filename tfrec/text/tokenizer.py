@@ -12,6 +12,9 @@ import tensorflow as tf
 import tensorflow_text as tf_text
 import tf_keras as keras
 
+# what the tokenizer returns and BERT takes, in this order
+TOKEN_KEYS = ("input_ids", "attention_mask", "token_type_ids")
+
 SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]")
 IMPLEMENTATIONS = ("fast", "wordpiece")
 # Characters Hugging Face's BERT tokenizer removes: NUL, U+FFFD and control/format characters
