@@ -184,3 +184,34 @@ def test_top_k_layers_mode_trains_only_the_top_bert_layer(shop_config, tmp_path,
         "bottom layer changed"
     )
     assert tf.reduce_all(tf.math.is_finite(model.all_item_embeddings()))
+
+
+def test_tokenized_batches_give_the_same_query_embeddings_as_raw_strings(shop_config):
+    """Fine-tuned modes train on token ids made in tf.data (no strings on the device); they must
+    embed queries exactly as the raw-string serving path does."""
+    from tfrec.data.datasets import retrieval_dataset
+    from tfrec.retrieval_training import build_model_for_run
+
+    cfg = load_config(shop_config)
+    cfg.text.mode = "top_k_layers"
+    cfg.text.trainable_layers = 1
+    run = RunDir(cfg.run_path)
+    if not (run.clean / "items.parquet").exists():
+        subprocess.run(
+            tfrec_cmd("run", str(shop_config), "--stages", "data"), check=True, capture_output=True
+        )
+    data = load_prepared(cfg, run)
+    model = build_model_for_run(cfg, data)
+    raw = next(iter(retrieval_dataset(data, "train", 8, shuffle=False)))
+    tokenized = next(
+        iter(
+            retrieval_dataset(
+                data, "train", 8, shuffle=False, tokenizer=model.text_encoder.tokenizer
+            )
+        )
+    )
+    assert "query" not in tokenized and tokenized["query_input_ids"].dtype.name == "int32"
+    np.testing.assert_allclose(
+        model.query_embeddings(raw).numpy(), model.query_embeddings(tokenized).numpy(), atol=1e-5
+    )
+    assert all(v.dtype.name == "int32" for v in model.item_tokens.values())
