@@ -288,3 +288,53 @@ def test_unshown_negatives_are_retrieved_items_the_search_did_not_show(builder):
         assert row.item_idx not in shown[row.search_id]
     feats, labels = builder.frame_features(pd.concat([frame, extra], ignore_index=True))
     assert len(labels["click"]) == len(frame) + len(extra)
+
+
+def test_serving_score_blends_the_retrieval_logit(builder):
+    _, feats, _ = frame_inputs(builder, "test")
+    model = small_ranker(builder, retrieval_weight=0.5)
+    logit = np.linspace(-3, 3, len(feats["hour"])).astype(np.float32)
+    out = model.serving_scores({**feats, "retrieval_logit": logit})
+    expected = np.log(np.maximum(out["score"].numpy(), 1e-12)) + 0.5 * logit
+    np.testing.assert_allclose(out["serving_score"].numpy(), expected, rtol=1e-5, atol=1e-5)
+    with pytest.raises(ValueError, match="missing: retrieval_logit"):
+        model.serving_scores(feats)
+    # weight 0: the ranker's own score orders, no retrieval logit needed
+    alone = small_ranker(builder)
+    out = alone.serving_scores(feats)
+    np.testing.assert_allclose(
+        out["serving_score"].numpy(), np.log(np.maximum(out["score"].numpy(), 1e-12)), rtol=1e-6
+    )
+
+
+def test_retrieval_weight_round_trips_through_save_load(builder, tmp_path):
+    _, feats, _ = frame_inputs(builder, "test")
+    model = small_ranker(builder)
+    model(feats)
+    model.retrieval_weight = 1.5
+    save_ranking_model(model, tmp_path / "ranker", builder.extras)
+    again, _ = load_ranking_model(tmp_path / "ranker")
+    assert again.retrieval_weight == 1.5
+    feats = {**feats, "retrieval_logit": np.arange(len(feats["hour"]), dtype=np.float32)}
+    np.testing.assert_array_equal(
+        model.serving_scores(feats)["serving_score"].numpy(),
+        again.serving_scores(feats)["serving_score"].numpy(),
+    )
+
+
+def test_ranking_uses_the_shared_training_callbacks(tmp_path):
+    from tfrec.retrieval_training import ResumeReporter, training_callbacks
+
+    first = tf.keras.callbacks.Callback()
+    cbs = training_callbacks(tmp_path, "val_click_auc", 2, 10, "ranking", extra_first=[first])
+    assert cbs[0] is first
+    names = [type(c).__name__ for c in cbs[1:]]
+    assert names == [
+        "EarlyStopping",
+        "ModelCheckpoint",
+        "BackupAndRestore",
+        "ResumeReporter",
+        "TensorBoard",
+    ]
+    assert cbs[1].monitor == "val_click_auc" and cbs[1].patience == 2
+    assert isinstance(cbs[4], ResumeReporter) and cbs[4].stage == "ranking"

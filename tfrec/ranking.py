@@ -26,6 +26,14 @@ Two heads, each a `tfrs.tasks.Ranking` with binary cross-entropy:
 The ordering score is `p_click * (1 + purchase_score_weight * p_pgc)`: the click probability,
 boosted by the chance that a click turns into a purchase. With the purchase head disabled (no
 purchases in the training data) the score is p_click.
+
+The serving score, what candidates are ordered by after retrieval, is
+`log(score) + retrieval_weight * retrieval_logit`, where `retrieval_logit` is the candidate's
+retrieval logit (tower dot product / temperature) and `retrieval_weight` is chosen by the
+training stage on the validation searches and saved with the model. The ranker learns
+attractiveness from the impressions the old engine showed; the retrieval logit carries what the
+retrieval model learnt over the whole catalog, including which candidates a search leads to at
+all. Neither alone orders the retrieved candidates best (the evaluation prints all three).
 """
 
 from __future__ import annotations
@@ -89,16 +97,22 @@ class RankingModel(tfrs.Model):
         categorical_features: dict of str to int. Config-declared categorical extras and their
             vocabulary sizes (index 0 = unknown). Defaults to {}.
         learning_rate: float. Adam learning rate (used by `compile_default`). Defaults to 1e-3.
+        retrieval_weight: float. `beta` in the serving score log(score) + beta * retrieval_logit
+            (0 = the ranker's score alone; then `retrieval_logit` is not needed). Defaults to 0.0.
 
     Example:
 
-    >>> model = RankingModel([4, 6, 8], 5, 11, cross_layers=1, deep_layers=[16])
-    >>> out = model({"query_embedding": tf.zeros([2, 8]), "item_embedding": tf.zeros([2, 8]),
-    ...              "category": tf.ones([2, 3], tf.int64), "brand": tf.ones([2], tf.int64),
-    ...              "price_bucket": tf.ones([2], tf.int64), "hour": tf.ones([2], tf.int64),
-    ...              "position": tf.ones([2], tf.int64)})
-    >>> sorted(out)
+    >>> model = RankingModel([4, 6, 8], 5, 11, cross_layers=1, deep_layers=[16],
+    ...                      retrieval_weight=0.5)
+    >>> features = {"query_embedding": tf.zeros([2, 8]), "item_embedding": tf.zeros([2, 8]),
+    ...             "category": tf.ones([2, 3], tf.int64), "brand": tf.ones([2], tf.int64),
+    ...             "price_bucket": tf.ones([2], tf.int64), "hour": tf.ones([2], tf.int64),
+    ...             "position": tf.ones([2], tf.int64)}
+    >>> sorted(model(features))
     ['click', 'purchase', 'purchase_given_click', 'score']
+    >>> out = model.serving_scores({**features, "retrieval_logit": tf.constant([1.0, 3.0])})
+    >>> sorted(out)
+    ['click', 'purchase', 'purchase_given_click', 'score', 'serving_score']
 
     References:
         Wang et al., DCN V2: Improved Deep & Cross Network (2021).
@@ -129,6 +143,7 @@ class RankingModel(tfrs.Model):
         numeric_stds: list[float] | None = None,
         categorical_features: dict[str, int] | None = None,
         learning_rate: float = 1e-3,
+        retrieval_weight: float = 0.0,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -169,6 +184,7 @@ class RankingModel(tfrs.Model):
             )
         self.categorical_features = dict(categorical_features or {})
         self.learning_rate = learning_rate
+        self.retrieval_weight = float(retrieval_weight)
 
         emb = keras.layers.Embedding
         self.category_embeddings = [
@@ -307,9 +323,24 @@ class RankingModel(tfrs.Model):
 
     def serving_scores(self, features: dict) -> dict:
         """The outputs with `position` fixed to `serving_position` for every candidate (any
-        logged position in `features` is ignored): what ranking at serving time uses."""
-        features = {k: v for k, v in features.items() if k != "position"}
-        return self(features, training=False)
+        logged position in `features` is ignored), plus `serving_score` = log(score) +
+        retrieval_weight * retrieval_logit: what ranking at serving time orders by.
+
+        `retrieval_logit` [B] (the candidate's retrieval dot product / temperature) is required
+        when `retrieval_weight` is not 0; a ValueError names it when it is missing."""
+        logit = features.get("retrieval_logit")
+        if logit is None and self.retrieval_weight != 0.0:
+            raise ValueError(
+                "ranking features missing: retrieval_logit (each candidate's retrieval logit, "
+                f"dot / temperature); the serving score is log(score) + {self.retrieval_weight:g}"
+                " * retrieval_logit"
+            )
+        features = {k: v for k, v in features.items() if k not in ("position", "retrieval_logit")}
+        out = self(features, training=False)
+        serving = tf.math.log(tf.maximum(out["score"], 1e-12))
+        if logit is not None and self.retrieval_weight != 0.0:
+            serving += self.retrieval_weight * tf.reshape(tf.cast(logit, tf.float32), [-1])
+        return {**out, "serving_score": serving}
 
     def compute_loss(self, inputs, training: bool = False) -> tf.Tensor:
         features, labels = inputs if isinstance(inputs, tuple) else (inputs, inputs)
@@ -364,6 +395,7 @@ class RankingModel(tfrs.Model):
             "numeric_stds": self.numeric_stds,
             "categorical_features": self.categorical_features,
             "learning_rate": self.learning_rate,
+            "retrieval_weight": self.retrieval_weight,
             "name": self.name,
         }
 
@@ -396,6 +428,7 @@ def random_candidates(model: RankingModel, n: int, dim: int, seed: int = 0) -> d
         "brand": rng.integers(0, model.brand_vocab_size, n).astype(np.int64),
         "price_bucket": rng.integers(0, model.num_price_buckets, n).astype(np.int64),
         "hour": np.full(n, 12, np.int64),
+        "retrieval_logit": rng.normal(size=n).astype(np.float32),
     }
     for name in model.numeric_features:
         feats[name] = rng.normal(size=n).astype(np.float32)
@@ -412,7 +445,7 @@ def ranking_throughput(
     if dim is None:
         dim = _embedding_dim(model)
     feats = random_candidates(model, n_candidates, dim)
-    fn = tf.function(lambda f: model.serving_scores(f)["score"])
+    fn = tf.function(lambda f: model.serving_scores(f)["serving_score"])
     fn(feats).numpy()  # trace and warm up
     calls, start = 0, time.perf_counter()
     while True:

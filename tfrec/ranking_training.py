@@ -33,7 +33,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import tensorflow as tf
-import tf_keras as keras
 
 from tfrec.config import Config
 from tfrec.data.datasets import PreparedData, Vocabulary
@@ -71,7 +70,7 @@ class _QueryTextLookup:
             default_value=0,
         )
 
-    def __call__(self, strings: tf.Tensor) -> tf.Tensor:
+    def __call__(self, strings: tf.Tensor, training: bool = False) -> tf.Tensor:
         return tf.gather(self.table, self.index.lookup(strings))
 
 
@@ -396,29 +395,16 @@ def fit_ranker(
     epochs: int | None = None,
 ) -> dict:
     """Keras fit with the retrieval stage's callbacks; returns the history."""
+    from tfrec.retrieval_training import training_callbacks
+
     r = cfg.ranking
     with strategy.scope():
         batch = next(iter(train_ds))
         model.compute_loss(batch, training=False)
         model.optimizer.build(model.trainable_variables)
-    callbacks = [
-        keras.callbacks.EarlyStopping(
-            monitor=VAL_METRIC,
-            mode="max",
-            patience=r.early_stopping_patience,
-            restore_best_weights=True,
-            verbose=1,
-        ),
-        keras.callbacks.ModelCheckpoint(
-            str(out / "checkpoints" / "best"),
-            monitor=VAL_METRIC,
-            mode="max",
-            save_best_only=True,
-            save_weights_only=True,
-        ),
-        keras.callbacks.BackupAndRestore(str(out / "backup"), save_freq=r.backup_every_steps),
-        keras.callbacks.TensorBoard(str(out / "logs"), update_freq="epoch"),
-    ]
+    callbacks = training_callbacks(
+        out, VAL_METRIC, r.early_stopping_patience, r.backup_every_steps, "ranking"
+    )
     history = model.fit(
         train_ds,
         validation_data=val_ds,
@@ -521,6 +507,9 @@ def train_ranking(cfg: Config, run: RunDir, data: PreparedData | None = None) ->
         models[key] = model
     (out / "training.json").write_text(json.dumps(summary, indent=2))
     evaluate_ranking(cfg, run, data, models["model"], models["baseline"], retrieval_model, prepared)
+    # the evaluation chose each model's `retrieval_weight` on the validation searches
+    for key, model in models.items():
+        save_ranking_model(model, out / key, prepared["extras"])
     return models["model"]
 
 
@@ -590,7 +579,10 @@ def _predict(model: RankingModel, feats: dict, fixed: bool, batch_size: int = 81
     n = len(feats["hour"])
     for start in range(0, n, batch_size):
         chunk = {k: v[start : start + batch_size] for k, v in feats.items()}
-        res = model.serving_scores(chunk) if fixed else model(chunk)
+        if fixed and "retrieval_logit" not in chunk:  # impressions: the ranker's score alone
+            res = model({k: v for k, v in chunk.items() if k != "position"})
+        else:
+            res = model.serving_scores(chunk) if fixed else model(chunk)
         for k, v in res.items():
             outs.setdefault(k, []).append(v.numpy())
     return {k: np.concatenate(v) for k, v in outs.items()}
@@ -639,7 +631,7 @@ def position_effect_table(
     return pd.DataFrame(rows)
 
 
-FUSION_WEIGHTS = (0.0, 0.1, 0.25, 0.5, 1.0, 2.0, 4.0)
+FUSION_WEIGHTS = (0.0, 0.1, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 4.0, 8.0)
 
 
 def _retrieve_and_score(cfg, data, retrieval_model, builder, inst, rankers) -> dict:
@@ -665,7 +657,8 @@ def _retrieve_and_score(cfg, data, retrieval_model, builder, inst, rankers) -> d
         )
         for name, m in rankers.items()
     }
-    return {"candidates": candidates, "logits": logits, "log_scores": log_scores}
+    feats["retrieval_logit"] = logits.reshape(-1).astype(np.float32)
+    return {"candidates": candidates, "logits": logits, "log_scores": log_scores, "feats": feats}
 
 
 def _order(candidates: np.ndarray, scores: np.ndarray) -> np.ndarray:
@@ -689,8 +682,9 @@ def end_to_end_table(
 ) -> tuple[pd.DataFrame, int]:
     """Retrieve the top `ranking.candidates` items per held-out test search with the retrieval
     model and re-rank them with each ranker (position fixed), by its ordering score alone and
-    fused with the retrieval logit: log(score) + beta * dot / temperature, beta chosen from
-    `FUSION_WEIGHTS` by NDCG@10 on the validation searches. NDCG@10, Recall@10, MRR and purchase
+    by its serving score log(score) + beta * retrieval logit (dot / temperature), beta chosen
+    from `FUSION_WEIGHTS` by NDCG@10 on the validation searches and set as the ranker's
+    `retrieval_weight` (saved with it). NDCG@10, Recall@10, MRR and purchase
     Recall@10 (logged gains) and, with judgments, NDCG@10 of the judged relevance, next to the
     retrieval order alone."""
     from tfrec.evaluation import ranking_metrics
@@ -715,13 +709,16 @@ def end_to_end_table(
                 for b in FUSION_WEIGHTS
             }
             betas[name] = max(ndcg, key=ndcg.get)
+    for name, model in rankers.items():
+        model.retrieval_weight = float(betas[name])
     t = _retrieve_and_score(cfg, data, retrieval_model, builder, test, rankers)
     candidates = t["candidates"]
     orders = {"retrieval only": candidates}
-    for name in rankers:
-        orders[f"retrieval + {name}"] = _order(candidates, t["log_scores"][name])
-        orders[f"retrieval + {name}, fused (beta {betas[name]:g} from val)"] = _order(
-            candidates, t["log_scores"][name] + betas[name] * t["logits"]
+    for name, model in rankers.items():
+        orders[f"retrieval + {name} score alone"] = _order(candidates, t["log_scores"][name])
+        serving = _predict(model, t["feats"], fixed=True)["serving_score"]
+        orders[f"retrieval + {name} serving score (beta {betas[name]:g} from val)"] = _order(
+            candidates, serving.reshape(candidates.shape)
         )
     positives, gains = list(test["positives"]), list(test["gains"])
     bought = [(p[g >= 3], g[g >= 3]) for p, g in zip(positives, gains)]

@@ -164,6 +164,37 @@ def _build_variables(model: RetrievalModel, dataset) -> None:
     model.optimizer.build(model.trainable_variables)
 
 
+def training_callbacks(
+    out_dir: Path,
+    monitor: str,
+    patience: int,
+    backup_every_steps: int,
+    stage: str,
+    extra_first: list | None = None,
+) -> list[keras.callbacks.Callback]:
+    """The callbacks every training stage uses: `extra_first` (callbacks that add `monitor` to
+    the epoch logs run before the others read it), `EarlyStopping` and `ModelCheckpoint`
+    (`out_dir/checkpoints/best`) on `monitor` (higher is better, best weights restored),
+    `BackupAndRestore` (`out_dir/backup`, every `backup_every_steps` batches), a resume report
+    and `TensorBoard` (`out_dir/logs`)."""
+    return [
+        *(extra_first or []),
+        keras.callbacks.EarlyStopping(
+            monitor=monitor, mode="max", patience=patience, restore_best_weights=True, verbose=1
+        ),
+        keras.callbacks.ModelCheckpoint(
+            str(out_dir / "checkpoints" / "best"),
+            monitor=monitor,
+            mode="max",
+            save_best_only=True,
+            save_weights_only=True,
+        ),
+        keras.callbacks.BackupAndRestore(str(out_dir / "backup"), save_freq=backup_every_steps),
+        ResumeReporter(stage),
+        keras.callbacks.TensorBoard(str(out_dir / "logs"), update_freq="epoch"),
+    ]
+
+
 def train_retrieval(cfg: Config, run: RunDir, data: PreparedData | None = None) -> RetrievalModel:
     """Train (or resume) the retrieval model of a run; returns the best model."""
     data = data or load_prepared(cfg, run)
@@ -188,26 +219,14 @@ def train_retrieval(cfg: Config, run: RunDir, data: PreparedData | None = None) 
 
     out = run.retrieval
     out.mkdir(parents=True, exist_ok=True)
-    callbacks = [
-        ValidationRecall(data, k=100),
-        keras.callbacks.EarlyStopping(
-            monitor=VAL_METRIC,
-            mode="max",
-            patience=r.early_stopping_patience,
-            restore_best_weights=True,
-            verbose=1,
-        ),
-        keras.callbacks.ModelCheckpoint(
-            str(out / "checkpoints" / "best"),
-            monitor=VAL_METRIC,
-            mode="max",
-            save_best_only=True,
-            save_weights_only=True,
-        ),
-        keras.callbacks.BackupAndRestore(str(out / "backup"), save_freq=r.backup_every_steps),
-        ResumeReporter("retrieval"),
-        keras.callbacks.TensorBoard(str(out / "logs"), update_freq="epoch"),
-    ]
+    callbacks = training_callbacks(
+        out,
+        VAL_METRIC,
+        r.early_stopping_patience,
+        r.backup_every_steps,
+        "retrieval",
+        extra_first=[ValidationRecall(data, k=100)],
+    )
     t0 = time.time()
     history = model.fit(train, epochs=r.epochs, callbacks=callbacks, verbose=cfg.training.verbose)
     seconds = time.time() - t0
