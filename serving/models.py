@@ -47,6 +47,9 @@ class LoadedVersion:
     loaded: object
     signature_defs: dict  # name -> SignatureDef proto
     info: dict = field(default_factory=dict)
+    # what the server builds per version before swapping it in (`ModelManager(on_load=...)`):
+    # the product pipeline's shop context
+    extras: dict = field(default_factory=dict)
 
     def signature(self, name: str):
         name = name or "serving_default"
@@ -179,12 +182,16 @@ class ModelManager:
         export_dir: Path. The run's `export/` directory (`<model>/<version>/`).
         poll_seconds: float. How often new versions are looked for. Defaults to 2.
         log: callable taking one line. Defaults to print.
+        on_load: callable taking a `LoadedVersion`, or None. Run on every loaded and warmed-up
+            version before it is swapped in (the product pipeline builds the version's shop
+            context here); when it raises, the version is refused. Defaults to None.
     """
 
-    def __init__(self, export_dir: Path, poll_seconds: float = 2.0, log=print):
+    def __init__(self, export_dir: Path, poll_seconds: float = 2.0, log=print, on_load=None):
         self.export_dir = Path(export_dir)
         self.poll_seconds = poll_seconds
         self.log = log
+        self.on_load = on_load
         self._current: dict[str, LoadedVersion] = {}
         self._refused: dict[str, dict[int, str]] = {}
         self._lock = threading.Lock()
@@ -248,6 +255,8 @@ class ModelManager:
                 t0 = time.time()
                 try:
                     loaded = load_version(name, model_dir / str(v))
+                    if self.on_load is not None:
+                        self.on_load(loaded)
                 except Exception as e:  # a broken version must never take the server down
                     refused[v] = f"{type(e).__name__}: {_short(e)}"
                     self.log(f"[serve] refused {name} version {v}: {refused[v]}")

@@ -1,212 +1,483 @@
-"""The product endpoints: retrieve (ScaNN) -> rank -> rules.
+"""The product endpoints: the shop capabilities (`tfrec.shop`) on the served model version.
 
-- `/search?q=&user_id=&k=&category=`: the query (and who asks) -> top items;
-- `/recommend?user_id=&k=&category=`: the home feed (no query): the user id and their recent
-  items; an unknown user gets the learnt "anyone" feed;
-- `/similar?item_id=&k=&category=`: items near an item (its content embedding, `neighbors`).
+- `/recommend?user_id=&session_items=a,b&session_queries=q&k=&explain=&mmr_lambda=&category=`:
+  the home feed (`home_feed`): a known user from their history, folded with the current
+  session; an unknown user from the session, else popularity. Never an error for who asks;
+  session item ids not in the catalog are listed in `unknown_session_items`.
+- `/search?q=&user_id=&session_items=&k=&explain=&mmr_lambda=&category=`: session-aware search
+  (`tfrec.shop.search`).
+- `/similar?item_id=&weights=semantic:1,behavioural:0.5,attribute:0.2&k=&category=`:
+  `similar_items` with each dimension's score and contribution (unnamed dimensions keep the
+  config's `shop.similar_weights`).
+- `/complementary?item_id=&cart=a,b&k=&category=`: `complementary_items` of the item and cart.
+- `/bundle?items=a,b&size=`: `bundle`.
+- `POST /v1/items` `{"items": [{"item_id", "title", ...}]}`: cold start while serving; the
+  items are embedded with the served `item_encoder` and added to the shop context at once.
 
-Retrieval runs the exported `retrieval` signature (ScaNN, model `tfrec_scann`) when that model is
-served, else `retrieval_bruteforce` of `tfrec`. Ranking: a ranker export is used when one is
-served (none is exported yet, so candidates keep their retrieval order and score). Rules: drop
-duplicates, drop items the user already purchased (recommend, search), keep only a category
-(prefix match on the category path) when asked, cut to `k`.
+Each loaded model version gets its own `ShopContext` (`serving.shop_context.build_context`),
+built before the version is swapped in (`ModelManager(on_load=...)`), so a request uses one
+version's query encoder and item vectors from start to end. Scoring is exact (a matmul over the
+version's index embeddings, the vectors its ScaNN index holds): session blending, exclusion of
+seen items and MMR need the whole score vector. ScaNN serves the TF Serving predict API
+(`tfrec_scann` `retrieval` and `neighbors` signatures).
+
+`category=` (any endpoint but /bundle) keeps items whose category path starts with it: the
+capability is asked for `candidates` items, filtered, then cut to `k`.
 """
 
 from __future__ import annotations
 
+import math
+import threading
+import time
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from serving.models import ModelManager, ServingError
+from serving.models import LoadedVersion, ModelManager, ServingError
+from serving.shop_context import TextEmbedder, add_rows, build_context
+from tfrec.shop import (
+    UnknownItemError,
+    bundle,
+    complementary_items,
+    home_feed,
+    search,
+    similar_items,
+)
+from tfrec.shop.similar import DIMENSIONS
 
-POSITIVE_EVENTS = ("click", "add_to_cart", "purchase")
+SHOP_MODELS = ("tfrec_scann", "tfrec")  # the model whose versions the endpoints use, in order
+MAX_LIST = 100  # the most ids / queries one list parameter may hold
+MAX_TEXT = 500  # the longest query, user id or item id accepted
+
+PARAMS = {
+    "recommend": {
+        "user_id",
+        "session_items",
+        "session_queries",
+        "k",
+        "explain",
+        "mmr_lambda",
+        "category",
+    },
+    "search": {"q", "user_id", "session_items", "k", "explain", "mmr_lambda", "category"},
+    "similar": {"item_id", "weights", "k", "category"},
+    "complementary": {"item_id", "cart", "k", "category"},
+    "bundle": {"items", "size"},
+}
+ITEM_FIELDS = {"item_id", "title", "description", "category", "brand", "price", "created_at"}
+
+
+# --------------------------------------------------------------------------------------------
+# Query parameters
+# --------------------------------------------------------------------------------------------
+
+
+def _text(qs: dict, name: str, default: str = "") -> str:
+    value = qs.get(name, default)
+    if len(value) > MAX_TEXT:
+        raise ServingError(f"{name} is longer than {MAX_TEXT} characters ({len(value)})")
+    return value.strip()
+
+
+def _list(qs: dict, name: str) -> list[str]:
+    values = [v.strip() for v in qs.get(name, "").split(",") if v.strip()]
+    if len(values) > MAX_LIST:
+        raise ServingError(f"{name} holds {len(values)} values; the limit is {MAX_LIST}")
+    long = [v for v in values if len(v) > MAX_TEXT]
+    if long:
+        raise ServingError(f"{name} holds a value longer than {MAX_TEXT} characters")
+    return values
+
+
+def _int(qs: dict, name: str, default: int, low: int, high: int) -> int:
+    raw = qs.get(name)
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ServingError(
+            f"{name} must be an integer between {low} and {high}; got {name}={raw!r}"
+        ) from None
+    if not low <= value <= high:
+        raise ServingError(f"{name} must be between {low} and {high}; got {name}={value}")
+    return value
+
+
+def _unit(qs: dict, name: str, default: float) -> float:
+    raw = qs.get(name)
+    if raw is None:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        value = math.nan
+    if not 0.0 <= value <= 1.0:  # NaN fails too
+        raise ServingError(f"{name} must be a number in [0, 1]; got {name}={raw!r}")
+    return value
+
+
+def _bool(qs: dict, name: str) -> bool:
+    raw = qs.get(name, "false").strip().lower()
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    if raw in ("", "0", "false", "no", "off"):
+        return False
+    raise ServingError(f"{name} must be true or false; got {name}={qs[name]!r}")
+
+
+def parse_weights(raw: str, defaults: dict[str, float]) -> dict[str, float]:
+    """`semantic:1,behavioural:0.5` (or `=`) over the defaults; a clear error names the bad
+    entry."""
+    weights = {d: float(defaults.get(d, 0.0)) for d in DIMENSIONS}
+    for entry in [e.strip() for e in raw.split(",") if e.strip()]:
+        sep = ":" if ":" in entry else "="
+        name, _, value = entry.partition(sep)
+        name = name.strip()
+        if name not in DIMENSIONS:
+            raise ServingError(
+                f"weights: {entry!r} names no similarity dimension; use "
+                f"{', '.join(DIMENSIONS)} as name:weight; got weights={raw!r}"
+            )
+        try:
+            w = float(value)
+        except ValueError:
+            w = math.nan
+        if not (w >= 0 and math.isfinite(w)):
+            raise ServingError(
+                f"weights: {entry!r} needs a number >= 0 after the name; got weights={raw!r}"
+            )
+        weights[name] = w
+    if sum(weights.values()) <= 0:
+        raise ServingError(f"weights: at least one weight must be > 0; got weights={raw!r}")
+    return weights
+
+
+# --------------------------------------------------------------------------------------------
+# The pipeline
+# --------------------------------------------------------------------------------------------
 
 
 class ProductPipeline:
-    """Search, recommendations and similar items over a run's exports.
+    """The shop capabilities over the served versions of a run's exports.
 
     Args:
         run_dir: Path. The run (its `data/clean/` tables and `index/added_items.parquet`).
-        manager: ModelManager serving the run's exports.
-        candidates: int. Items retrieved before ranking and rules. Defaults to 200.
-        max_k: int. The largest `k` accepted. Defaults to 100.
-        max_history: int. Recent items sent as the user's history. Defaults to 20.
+        manager: ModelManager serving the run's exports; its `on_load` is set here, so build
+            the pipeline before `manager.start()`.
+        cfg: Config. The run's config (`data`, `text` and `shop` sections).
+        candidates: int. Items asked of a capability before `category=` filters them.
+            Defaults to 200.
+        max_k: int. The largest `k` (and bundle `size`) accepted. Defaults to 100.
+        max_items: int. The most items one `POST /v1/items` may add. Defaults to 256.
+        log: callable taking one line. Defaults to print.
     """
 
     def __init__(
         self,
         run_dir: Path,
         manager: ModelManager,
+        cfg,
         candidates: int = 200,
         max_k: int = 100,
-        max_history: int = 20,
+        max_items: int = 256,
+        log=print,
     ):
+        from tfrec.pipeline import RunDir, load_prepared
+        from tfrec.retrieval_training import frozen_text_tables
+
         self.run_dir = Path(run_dir)
         self.manager = manager
+        self.cfg = cfg
         self.candidates = candidates
         self.max_k = max_k
-        self.max_history = max_history
-        self.items = self._load_items()
-        self.recent, self.purchased = self._load_users()
-
-    def _load_items(self) -> pd.DataFrame:
-        clean = self.run_dir / "data" / "clean" / "items.parquet"
-        if not clean.exists():
-            raise FileNotFoundError(f"{clean} does not exist: the run has no data stage output")
-        frames = [pd.read_parquet(clean)]
+        self.max_items = max_items
+        self.log = log
+        run = RunDir(self.run_dir)
+        t0 = time.time()
+        self.data = load_prepared(cfg, run)
+        self.text_table = frozen_text_tables(cfg, self.data)[0]
+        self.items = self._load_items(run)
         added = self.run_dir / "index" / "added_items.parquet"
-        if added.exists():
-            frames.append(pd.read_parquet(added))
-        items = pd.concat(frames, ignore_index=True)
+        self.added = pd.read_parquet(added) if added.exists() else None
+        if self.added is not None:
+            self.added["item_id"] = self.added["item_id"].astype(str)
+        self.users = list(self.data.user_vocab.values)
+        self.text_embedder = TextEmbedder(cfg)
+        self._lock = threading.RLock()
+        self._live: list[pd.DataFrame] = []  # batches of POST /v1/items, in order
+        export = self.run_dir / "export"
+        self.shop_model = next((n for n in SHOP_MODELS if (export / n).is_dir()), SHOP_MODELS[-1])
+        manager.on_load = self.prepare_version
+        log(f"[serve] shop data of {self.run_dir} loaded in {time.time() - t0:.1f} s")
+
+    @staticmethod
+    def _load_items(run) -> pd.DataFrame:
+        items = pd.read_parquet(run.clean / "items.parquet")
         items["item_id"] = items["item_id"].astype(str)
         return items.drop_duplicates("item_id", keep="last").set_index("item_id")
 
-    def _load_users(self) -> tuple[dict, dict]:
-        path = self.run_dir / "data" / "clean" / "events.parquet"
-        if not path.exists():
-            return {}, {}
-        ev = pd.read_parquet(path, columns=["user_id", "item_id", "event", "timestamp"])
-        ev = ev[ev["event"].isin(POSITIVE_EVENTS)].sort_values("timestamp", kind="stable")
-        ev["user_id"] = ev["user_id"].astype(str)
-        ev["item_id"] = ev["item_id"].astype(str)
-        recent = {
-            u: list(dict.fromkeys(g["item_id"].tolist()[::-1]))[: self.max_history][::-1]
-            for u, g in ev.groupby("user_id", sort=False)
-        }
-        bought = ev[ev["event"] == "purchase"]
-        purchased = {u: set(g["item_id"]) for u, g in bought.groupby("user_id", sort=False)}
-        return recent, purchased
+    # --- contexts per version --------------------------------------------------------------
 
-    # --- models ----------------------------------------------------------------------------
+    def prepare_version(self, version: LoadedVersion) -> None:
+        """`ModelManager.on_load`: build the shop context of the model the endpoints use
+        before the version is swapped in (a failure refuses the version)."""
+        if version.name == self.shop_model and "query_encoder" in version.signature_defs:
+            self._ensure_context(version)
 
-    def _retrieval_model(self):
-        for name, sig in (("tfrec_scann", "retrieval"), ("tfrec", "retrieval_bruteforce")):
+    def _ensure_context(self, version: LoadedVersion):
+        ctx = version.extras.get("shop")
+        if ctx is not None and version.extras.get("live", 0) == len(self._live):
+            return ctx
+        with self._lock:
+            if version.extras.get("shop") is None:
+                t0 = time.time()
+                version.extras["shop"] = build_context(
+                    version,
+                    self.data,
+                    self.text_table,
+                    self.items,
+                    self.added,
+                    self.text_embedder,
+                    self.log,
+                )
+                version.extras["live"] = 0
+                self.log(
+                    f"[serve] shop context of {version.name} version {version.version}: "
+                    f"{version.extras['shop'].num_items - 1} items ({time.time() - t0:.1f} s)"
+                )
+            # items added live (POST /v1/items) while this version was loading
+            while version.extras["live"] < len(self._live):
+                rows = self._live[version.extras["live"]]
+                version.extras["shop"] = self._add(version.extras["shop"], version, rows)
+                version.extras["live"] += 1
+            return version.extras["shop"]
+
+    def _add(self, ctx, version: LoadedVersion, rows: pd.DataFrame):
+        return add_rows(ctx, version, self.data.catalog, self.users, rows, self.text_embedder)
+
+    def current(self):
+        """(the version the endpoints use, its shop context)."""
+        for name in (self.shop_model, *SHOP_MODELS):
             try:
-                model = self.manager.get(name)
+                version = self.manager.get(name)
             except ServingError:
                 continue
-            if sig in model.signature_defs:
-                return model, sig
-        raise ServingError("no retrieval model is being served", 503, "UNAVAILABLE")
-
-    def _check_k(self, k: int) -> int:
-        if k < 1 or k > self.max_k:
-            raise ServingError(f"k must be between 1 and {self.max_k}; got {k}")
-        return k
+            if "query_encoder" in version.signature_defs:
+                return version, self._ensure_context(version)
+        raise ServingError("no model with a query_encoder is being served", 503, "UNAVAILABLE")
 
     # --- endpoints -------------------------------------------------------------------------
 
-    def search(self, q: str, user_id: str = "", k: int = 10, category: str = "") -> dict:
-        if not q or not q.strip():
-            raise ServingError("q must be a non-empty search query (use /recommend for a feed)")
-        return self._retrieve(q.strip(), user_id, k, category, endpoint="search")
-
-    def recommend(self, user_id: str = "", k: int = 10, category: str = "") -> dict:
-        return self._retrieve("", user_id, k, category, endpoint="recommend")
-
-    def similar(self, item_id: str, k: int = 10, category: str = "") -> dict:
-        k = self._check_k(k)
-        if not item_id or item_id not in self.items.index:
-            raise ServingError(f"unknown item_id {item_id!r}", 404, "NOT_FOUND")
-        row = self.items.loc[item_id]
-        model, _ = self._retrieval_model()
-
-        def text(col):
-            v = row.get(col, "")
-            return "" if v is None or (isinstance(v, float) and np.isnan(v)) else str(v)
-
-        price = row.get("price", np.nan)
-        extras = {}
-        for e in model.info.get("extra_item_inputs", []):
-            if e["kind"] == "numeric":
-                v = pd.to_numeric(pd.Series([row.get(e["column"], np.nan)]), errors="coerce")[0]
-                extras[e["name"]] = np.array([v], np.float32)
-            else:
-                extras[e["name"]] = np.array([text(e["column"])], object)
-        emb = model.run(
-            "item_encoder",
-            {
-                "item_id": np.array([item_id], object),
-                "title": np.array([text("title")], object),
-                "description": np.array([text("description")], object),
-                "category": np.array([text("category")], object),
-                "brand": np.array([text("brand")], object),
-                "price": np.array([np.nan if price is None else price], np.float32),
-                **extras,
-            },
-        )["embedding"]
-        n = min(self.candidates, int(model.info.get("max_k", self.candidates)))
-        out = model.run("neighbors", {"embedding": emb, "k": np.int32(n)})
-        ids = [x.decode() for x in out["item_ids"][0]]
-        return self._respond(
-            "similar",
-            model,
-            ids,
-            out["scores"][0],
-            k,
-            category,
-            exclude=set(),
-            extra={"item_id": item_id},
-            itself=item_id,
-        )
-
-    def _retrieve(self, q: str, user_id: str, k: int, category: str, endpoint: str) -> dict:
-        k = self._check_k(k)
-        model, sig = self._retrieval_model()
-        recent = self.recent.get(user_id, []) if user_id else []
-        n = min(self.candidates, int(model.info.get("max_k", self.candidates)))
-        out = model.run(
-            sig,
-            {
-                "query": np.array([q], object),
-                "user_id": np.array([user_id or ""], object),
-                "recent_item_ids": np.array([recent or [""]], object),
-                "k": np.int32(n),
-            },
-        )
-        ids = [x.decode() for x in out["item_ids"][0]]
-        exclude = self.purchased.get(user_id, set()) if user_id else set()
-        extra = {"query": q} if endpoint == "search" else {}
-        extra["user_id"] = user_id
-        extra["known_user"] = bool(user_id) and user_id in self.recent
-        return self._respond(endpoint, model, ids, out["scores"][0], k, category, exclude, extra)
-
-    def _respond(
-        self, endpoint, model, ids, scores, k, category, exclude, extra, itself=None
-    ) -> dict:
-        results, seen = [], set()
-        filtered = {"duplicate": 0, "purchased": 0, "category": 0}
-        for item, score in zip(ids, scores, strict=True):
-            if item in seen:
-                filtered["duplicate"] += 1
-                continue
-            seen.add(item)
-            if item == itself:  # /similar: the asked item is not similar to itself
-                continue
-            if item in exclude:
-                filtered["purchased"] += 1
-                continue
-            meta = self.items.loc[item] if item in self.items.index else None
-            cat = "" if meta is None else str(meta.get("category", "") or "")
-            if category and not cat.startswith(category):
-                filtered["category"] += 1
-                continue
-            results.append(
-                {
-                    "item_id": item,
-                    "title": "" if meta is None else str(meta.get("title", "")),
-                    "category": cat,
-                    "score": float(score),
-                }
+    def handle(self, endpoint: str, qs: dict) -> dict:
+        """Validate the query parameters of a product endpoint and answer it."""
+        if endpoint not in PARAMS:
+            raise ServingError(f"unknown endpoint /{endpoint}", 404, "NOT_FOUND")
+        unknown = sorted(set(qs) - PARAMS[endpoint])
+        if unknown:
+            raise ServingError(
+                f"unknown parameter {unknown[0]!r} for /{endpoint}; accepted: "
+                f"{', '.join(sorted(PARAMS[endpoint]))}"
             )
-            if len(results) == k:
-                break
+        version, ctx = self.current()
+        try:
+            result = getattr(self, endpoint)(ctx, qs)
+        except UnknownItemError as e:
+            raise ServingError(str(e), 404, "NOT_FOUND") from None
+        except ValueError as e:
+            raise ServingError(str(e)) from None
         return {
             "endpoint": endpoint,
-            **extra,
-            "model": {"name": model.name, "version": model.version, "ranker": None},
-            "filtered": filtered,
-            "items": results,
+            "model": {"name": version.name, "version": version.version},
+            **result,
         }
+
+    def _with_category(self, qs: dict, k: int, call) -> dict:
+        """`call(n)` -> a capability's result with `n` items; with `category=`, more items are
+        asked for, filtered by category path prefix and cut to k."""
+        category = _text(qs, "category")
+        if not category:
+            return call(k)
+        result = call(max(k, self.candidates))
+        kept = [it for it in result["items"] if str(it.get("category", "")).startswith(category)]
+        result["filtered"] = {"category": len(result["items"]) - len(kept)}
+        result["category"] = category
+        result["items"] = [{**it, "rank": r} for r, it in enumerate(kept[:k], start=1)]
+        return result
+
+    def recommend(self, ctx, qs: dict) -> dict:
+        s = self.cfg.shop
+        k = _int(qs, "k", 10, 1, self.max_k)
+        user_id = _text(qs, "user_id") or None
+        session, queries = _list(qs, "session_items"), _list(qs, "session_queries")
+        lam, explain = _unit(qs, "mmr_lambda", s.mmr_lambda), _bool(qs, "explain")
+        return self._with_category(
+            qs,
+            k,
+            lambda n: home_feed(
+                ctx,
+                user_id,
+                session_items=session,
+                session_queries=queries,
+                k=n,
+                mmr_lambda=lam,
+                session_weight=s.session_weight,
+                explain=explain,
+                candidates=s.mmr_candidates,
+            ),
+        )
+
+    def search(self, ctx, qs: dict) -> dict:
+        q = _text(qs, "q")
+        if not q:
+            raise ServingError(
+                "/search needs q=<query>, a non-empty search query (use /recommend for a feed)"
+            )
+        k = _int(qs, "k", 10, 1, self.max_k)
+        user_id = _text(qs, "user_id") or None
+        session = _list(qs, "session_items")
+        lam, explain = _unit(qs, "mmr_lambda", self.cfg.shop.mmr_lambda), _bool(qs, "explain")
+        return self._with_category(
+            qs,
+            k,
+            lambda n: search(
+                ctx,
+                q,
+                user_id,
+                session,
+                k=n,
+                explain=explain,
+                mmr_lambda=lam,
+                candidates=self.cfg.shop.mmr_candidates,
+            ),
+        )
+
+    def similar(self, ctx, qs: dict) -> dict:
+        item_id = _text(qs, "item_id")
+        if not item_id:
+            raise ServingError("/similar needs item_id=<id>")
+        k = _int(qs, "k", 10, 1, self.max_k)
+        weights = parse_weights(qs.get("weights", ""), self.cfg.shop.similar_weights)
+        return self._with_category(
+            qs, k, lambda n: similar_items(ctx, item_id, k=n, weights=weights)
+        )
+
+    def complementary(self, ctx, qs: dict) -> dict:
+        item_id = _text(qs, "item_id")
+        if not item_id:
+            raise ServingError("/complementary needs item_id=<id> (and optionally cart=a,b)")
+        k = _int(qs, "k", 10, 1, self.max_k)
+        cart = [item_id, *[c for c in _list(qs, "cart") if c != item_id]]
+        s = self.cfg.shop
+        return self._with_category(
+            qs,
+            k,
+            lambda n: complementary_items(
+                ctx,
+                cart,
+                k=n,
+                prefer_other_category=s.prefer_other_category,
+                same_category_factor=s.same_category_factor,
+                substitute_similarity=s.substitute_similarity,
+            ),
+        )
+
+    def bundle(self, ctx, qs: dict) -> dict:
+        items = _list(qs, "items")
+        if not items:
+            raise ServingError("/bundle needs items=<id>[,<id>...]")
+        s = self.cfg.shop
+        size = _int(qs, "size", s.bundle_size, 1, self.max_k)
+        return bundle(ctx, items, size, s.same_category_factor, s.substitute_similarity)
+
+    # --- cold start while serving ----------------------------------------------------------
+
+    def add_items(self, body) -> dict:
+        """`POST /v1/items`: validate item rows, embed them with the served version's
+        `item_encoder`, add them to its shop context (and to every later version's)."""
+        rows = parse_item_rows(body, self.max_items, self.cfg.data.item_features)
+        version, _ = self.current()
+        with self._lock:
+            ctx = self._ensure_context(version)
+            ids = rows["item_id"].tolist()
+            new = sum(ctx._item_index.get(i) is None for i in ids)
+            t0 = time.time()
+            version.extras["shop"] = self._add(ctx, version, rows)
+            self._live.append(rows)
+            version.extras["live"] = len(self._live)
+        self.log(
+            f"[serve] added {new} new and updated {len(ids) - new} items while serving "
+            f"({time.time() - t0:.2f} s)"
+        )
+        return {
+            "added": new,
+            "updated": len(ids) - new,
+            "item_ids": ids,
+            "num_items": version.extras["shop"].num_items - 1,
+            "model": {"name": version.name, "version": version.version},
+        }
+
+
+def parse_item_rows(body, max_items: int, item_features: dict | None = None) -> pd.DataFrame:
+    """Item rows of a `POST /v1/items` body (`{"items": [...]}`), checked against the data
+    contract; the first problem is named with its row and field."""
+    if not isinstance(body, dict) or set(body) != {"items"}:
+        raise ServingError('the body must be {"items": [{"item_id": ..., "title": ...}, ...]}')
+    items = body["items"]
+    if not isinstance(items, list) or not items:
+        raise ServingError("'items' must be a non-empty list of item objects")
+    if len(items) > max_items:
+        raise ServingError(f"'items' holds {len(items)} items; the limit is {max_items}")
+    allowed = ITEM_FIELDS | set(item_features or {})
+    numeric = {"price"} | {k for k, v in (item_features or {}).items() if v == "numeric"}
+    seen = set()
+    for i, row in enumerate(items):
+        where = f"items[{i}]"
+        if not isinstance(row, dict):
+            raise ServingError(f"{where} must be an object; got {json_type(row)}")
+        extra = sorted(set(row) - allowed)
+        if extra:
+            raise ServingError(
+                f"{where} has unknown field {extra[0]!r}; accepted: {', '.join(sorted(allowed))}"
+            )
+        for name in ("item_id", "title"):
+            value = row.get(name)
+            if not isinstance(value, str) or not value.strip():
+                raise ServingError(f"{where}.{name} must be a non-empty string; got {value!r}")
+        if row["item_id"].strip() in seen:
+            raise ServingError(f"{where}.item_id {row['item_id']!r} appears twice")
+        seen.add(row["item_id"].strip())
+        for name, value in row.items():
+            if value is None or name in ("item_id", "title"):
+                continue
+            if name in numeric:
+                ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+                if not ok or not math.isfinite(value) or (name == "price" and value < 0):
+                    raise ServingError(
+                        f"{where}.{name} must be a number"
+                        + (" >= 0" if name == "price" else "")
+                        + f"; got {value!r}"
+                    )
+            elif not isinstance(value, str):
+                raise ServingError(f"{where}.{name} must be a string; got {value!r}")
+    frame = pd.DataFrame(items)
+    frame["item_id"] = frame["item_id"].str.strip()
+    frame["title"] = frame["title"].str.strip()
+    return frame
+
+
+def json_type(value) -> str:
+    return {list: "a list", str: "a string", bool: "a boolean"}.get(
+        type(value), "a number" if isinstance(value, (int, float)) else "null"
+    )
+
+
+def to_json(value):
+    """`json.dumps` default for numpy scalars and arrays."""
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")

@@ -3,7 +3,11 @@
     GET  /v1/models/{name}[/versions/{v}]                model version status
     GET  /v1/models/{name}[/versions/{v}]/metadata       signature defs
     POST /v1/models/{name}[/versions/{v}]:predict        {"signature_name", "instances"|"inputs"}
-    GET  /search?q=&user_id=&k=&category=   /recommend?user_id=   /similar?item_id=
+    GET  /recommend?user_id=&session_items=&session_queries=&k=&explain=&mmr_lambda=&category=
+    GET  /search?q=&user_id=&session_items=&k=&explain=&mmr_lambda=&category=
+    GET  /similar?item_id=&weights=&k=&category=   /complementary?item_id=&cart=&k=&category=
+    GET  /bundle?items=&size=
+    POST /v1/items                                       {"items": [{"item_id", "title", ...}]}
     GET  /healthz   /metrics (Prometheus text format)
 
 Errors are TF Serving's `{"error": "..."}` with a 4xx status; nothing a client sends takes the
@@ -23,10 +27,12 @@ from urllib.parse import parse_qs, urlparse
 import numpy as np
 
 from serving.models import ServingError
+from serving.pipeline import to_json
 
 MODEL_PATH = re.compile(
     r"^/v1/models/(?P<name>[^/:]+)(?:/versions/(?P<version>[^/:]+))?(?P<rest>/metadata|:predict)?$"
 )
+PRODUCT_PATHS = ("/recommend", "/search", "/similar", "/complementary", "/bundle")
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
 
@@ -203,7 +209,11 @@ def make_handler(app):
             pass
 
         def _send(self, status: int, payload, content_type="application/json"):
-            body = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
+            body = (
+                payload
+                if isinstance(payload, bytes)
+                else json.dumps(payload, default=to_json).encode()
+            )
             self.send_response(status)
             self.send_header("Content-Type", content_type)
             self.send_header("Content-Length", str(len(body)))
@@ -213,7 +223,7 @@ def make_handler(app):
         def _handle(self, method: str):
             t0 = time.perf_counter()
             url = urlparse(self.path)
-            endpoint = url.path if not url.path.startswith("/v1/") else "/v1/models"
+            endpoint = "/v1/models" if url.path.startswith("/v1/models") else url.path
             status = 500
             try:
                 status, payload, ctype = self._route(method, url)
@@ -229,9 +239,8 @@ def make_handler(app):
                 self._send(status, payload, ctype)
             finally:
                 if endpoint not in (
-                    "/search",
-                    "/recommend",
-                    "/similar",
+                    *PRODUCT_PATHS,
+                    "/v1/items",
                     "/healthz",
                     "/metrics",
                     "/v1/models",
@@ -288,10 +297,14 @@ def make_handler(app):
             self._check_auth()
             if path == "/metrics" and method == "GET":
                 return 200, app.metrics.render(app.manager).encode(), "text/plain; version=0.0.4"
+            if path == "/v1/items":
+                if method != "POST":
+                    raise ServingError("/v1/items needs POST", 405)
+                return 200, app.add_items(self._body()), "application/json"
             m = MODEL_PATH.match(path)
             if m:
                 return self._model_api(method, m)
-            if method == "GET" and path in ("/search", "/recommend", "/similar"):
+            if method == "GET" and path in PRODUCT_PATHS:
                 qs = {k: v[-1] for k, v in parse_qs(url.query, keep_blank_values=True).items()}
                 return 200, app.product(path[1:], qs), "application/json"
             raise ServingError(f"Malformed request: {method} {path}", 404, "NOT_FOUND")

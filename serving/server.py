@@ -1,5 +1,6 @@
-"""`tfrec serve RUN_DIR`: TF Serving's REST and gRPC APIs on a run's exports, plus /search,
-/recommend and /similar; new versions are swapped in while serving (see serving.models).
+"""`tfrec serve RUN_DIR`: TF Serving's REST and gRPC APIs on a run's exports, plus the shop
+endpoints /recommend, /search, /similar, /complementary, /bundle and POST /v1/items (see
+serving.pipeline); new versions are swapped in while serving (see serving.models).
 
     from serving.server import ServingApp
     app = ServingApp("runs/quickstart", port=0, grpc_port=0).start()   # ports 0: any free port
@@ -27,6 +28,8 @@ class ServingApp:
         grpc_port: int. gRPC port (0 = any free port, None = no gRPC). Defaults to 8500.
         api_key: str or None. Required as `X-API-Key` / gRPC `x-api-key` when set.
         config: a `ServingConfig` with the limits; defaults to the run's config.yaml `serving`.
+        run_config: the run's `Config` (data, text and shop sections); defaults to the run's
+            config.yaml.
     """
 
     def __init__(
@@ -38,10 +41,12 @@ class ServingApp:
         api_key=None,
         config=None,
         log=print,
+        run_config=None,
     ):
         self.run_dir = Path(run_dir)
+        self.run_config = run_config if run_config is not None else _run_config(self.run_dir, log)
         if config is None:
-            config = _run_serving_config(self.run_dir)
+            config = self.run_config.serving
         self.config = config
         self.host, self.port, self.grpc_port = host, port, grpc_port
         self.api_key = api_key if api_key is not None else config.api_key
@@ -68,20 +73,17 @@ class ServingApp:
                 )
 
     def product(self, endpoint: str, qs: dict) -> dict:
-        try:
-            k = int(qs.get("k", "10"))
-        except ValueError:
-            raise ServingError(f"k must be an integer; got {qs.get('k')!r}") from None
-        cat = qs.get("category", "")
-        if endpoint == "search":
-            if "q" not in qs:
-                raise ServingError("/search needs q=<query>")
-            return self.pipeline.search(qs["q"], qs.get("user_id", ""), k, cat)
-        if endpoint == "recommend":
-            return self.pipeline.recommend(qs.get("user_id", ""), k, cat)
-        if "item_id" not in qs:
-            raise ServingError("/similar needs item_id=<id>")
-        return self.pipeline.similar(qs["item_id"], k, cat)
+        return self.pipeline.handle(endpoint, qs)
+
+    def add_items(self, body) -> dict:
+        if not self.api_key:
+            raise ServingError(
+                "POST /v1/items changes what is served: start the server with an API key "
+                "(--api-key or $TFREC_API_KEY) to enable it",
+                403,
+                "PERMISSION_DENIED",
+            )
+        return self.pipeline.add_items(body)
 
     def metadata_json(self, name: str, version: int | None) -> dict:
         from google.protobuf import json_format
@@ -104,12 +106,19 @@ class ServingApp:
         from serving.grpc_service import make_grpc_server
         from serving.rest import make_http_server
 
+        # the pipeline hooks into the manager: each version gets its shop context on load
+        self.pipeline = ProductPipeline(
+            self.run_dir,
+            self.manager,
+            self.run_config,
+            self.config.candidates,
+            self.config.max_k,
+            self.config.max_batch,
+            self.log,
+        )
         self.manager.start()
         if not self.manager.model_names():
             raise RuntimeError(f"no loadable model version under {self.manager.export_dir}")
-        self.pipeline = ProductPipeline(
-            self.run_dir, self.manager, self.config.candidates, self.config.max_k
-        )
         self._http = make_http_server(self, self.host, self.port)
         self.port = self._http.server_address[1]
         threading.Thread(target=self._http.serve_forever, name="rest", daemon=True).start()
@@ -132,16 +141,15 @@ class ServingApp:
             self._grpc.stop(grace=1).wait()
 
 
-def _run_serving_config(run_dir: Path):
-    from tfrec.config import ServingConfig, load_config
+def _run_config(run_dir: Path, log=print):
+    """The run's config.yaml (the data, text and shop settings it was trained with)."""
+    from tfrec.config import Config, load_config
 
     path = run_dir / "config.yaml"
-    if path.exists():
-        try:
-            return load_config(path).serving
-        except Exception:
-            pass
-    return ServingConfig()
+    if not path.exists():
+        log(f"[serve] WARNING: {path} does not exist; using the default config")
+        return Config(run_dir=str(run_dir))
+    return load_config(path)
 
 
 def serve(run_dir, host="127.0.0.1", port=8501, grpc_port=8500, api_key=None) -> None:

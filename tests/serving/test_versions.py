@@ -33,7 +33,9 @@ def test_swap_under_load_drops_nothing_and_broken_version_is_refused(exported_ru
     root = tmp_path / "run"
     shutil.copytree(run.root, root)
     cfg.serving.poll_seconds = 0.2
-    app = ServingApp(root, port=0, grpc_port=None, config=cfg.serving, log=lambda m: None).start()
+    app = ServingApp(
+        root, port=0, grpc_port=None, config=cfg.serving, log=lambda m: None, run_config=cfg
+    ).start()
     try:
         results, stop = [], threading.Event()
 
@@ -77,7 +79,13 @@ def test_swap_under_load_drops_nothing_and_broken_version_is_refused(exported_ru
 def test_api_key(exported_run):
     cfg, run, *_ = exported_run
     app = ServingApp(
-        run.root, port=0, grpc_port=None, api_key="s3cret", config=cfg.serving, log=lambda m: None
+        run.root,
+        port=0,
+        grpc_port=None,
+        api_key="s3cret",
+        config=cfg.serving,
+        log=lambda m: None,
+        run_config=cfg,
     ).start()
     try:
         try:

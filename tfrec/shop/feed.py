@@ -127,8 +127,11 @@ def search(
     session_items: Sequence[str] = (),
     k: int = 10,
     explain: bool = False,
+    mmr_lambda: float = 1.0,
+    candidates: int = 100,
 ) -> dict:
-    """Search: the query (plus who asks and their session) against every item."""
+    """Search: the query (plus who asks and their session) against every item; MMR re-ranks
+    the top `candidates` when `mmr_lambda` < 1."""
     if not str(query).strip():
         raise ValueError("the query is empty: use home_feed for query-less recommendations")
     if ctx.query_encoder is None:
@@ -141,7 +144,12 @@ def search(
         ctx, np.array([user_idx]), [history], [session], [[query]], weight=0.0
     )[0]
     scores = ctx.item_embeddings @ emb
-    chosen = _top(scores, k, np.zeros(0, np.int64))
+    pool = _top(scores, max(k, candidates) if mmr_lambda < 1 else k, np.zeros(0, np.int64))
+    chosen = (
+        mmr_rerank(pool, scores[pool], ctx.item_embeddings, k, mmr_lambda)
+        if mmr_lambda < 1
+        else pool[:k]
+    )
     items = []
     for rank, idx in enumerate(chosen, start=1):
         row = {"rank": rank, **ctx.item_summary(int(idx)), "score": round(float(scores[idx]), 5)}
