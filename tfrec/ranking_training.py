@@ -13,8 +13,8 @@ The stage:
 4. evaluates both on the test split (`evaluate_ranking`): AUC, LogLoss and GAUC (per query and
    per user) for click and purchase, calibration, the effect of fixing the position, and the
    end-to-end NDCG@10 / purchase Recall@10 of retrieval-then-ranking on held-out searches (the
-   ranker's score alone, and fused with the retrieval logit, log(score) + beta * dot /
-   temperature, beta chosen on the validation searches);
+   ranker's score alone, and its serving score log(score) + beta * dot / temperature, beta
+   chosen on the validation searches and saved with the model as `retrieval_weight`);
    prints the tables, merges them into metrics.json and writes report/ranking.html.
 
 Artifacts: runs/<name>/ranking/{model,baseline}/ (model.json + weights), checkpoints/, backup/,
