@@ -215,3 +215,28 @@ def test_tokenized_batches_give_the_same_query_embeddings_as_raw_strings(shop_co
         model.query_embeddings(raw).numpy(), model.query_embeddings(tokenized).numpy(), atol=1e-5
     )
     assert all(v.dtype.name == "int32" for v in model.item_tokens.values())
+
+
+def test_fine_tuned_mode_trains_end_to_end(shop_config, tmp_path):
+    """`text.mode: full` through `train_retrieval`: tokenized batches, BERT weights change, the
+    saved model reloads with identical item embeddings."""
+    from tfrec.retrieval_training import load_retrieval_model, train_retrieval
+
+    cfg = load_config(shop_config)
+    cfg.text.mode = "full"
+    cfg.retrieval.epochs = 1
+    cfg.run_dir = str(tmp_path / "full")
+    run = RunDir(cfg.run_path)
+    from tfrec.pipeline import stage_data
+
+    stage_data(cfg, run)
+    data = load_prepared(cfg, run)
+    model = train_retrieval(cfg, run, data)
+    assert model.train_text and model.item_tokens is not None
+    from tfrec.retrieval_training import make_text_encoder
+
+    pretrained = make_text_encoder(cfg, mode="frozen")
+    trained_w = model.text_encoder.bert.bert.encoder.layer[0].weights[0].numpy()
+    assert not np.array_equal(trained_w, pretrained.bert.bert.encoder.layer[0].weights[0].numpy())
+    again = load_retrieval_model(cfg, run, data)
+    np.testing.assert_allclose(model.all_item_embeddings(), again.all_item_embeddings(), atol=1e-6)

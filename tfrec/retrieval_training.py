@@ -81,6 +81,8 @@ def make_text_encoder(cfg: Config, mode: str | None = None, name: str = "text_en
         pooling=t.pooling,
         mode=mode or t.mode,
         trainable_layers=t.trainable_layers,
+        # a TPU compiles one shape: keep batches padded to max_length there
+        trim_padding=cfg.training.strategy != "tpu",
         name=name,
     )
 
@@ -213,6 +215,8 @@ def train_retrieval(cfg: Config, run: RunDir, data: PreparedData | None = None) 
         seed=cfg.training.seed,
         history_example_weight=r.history_example_weight,
         include_text=cfg.text.mode != "frozen",
+        # a trained BERT reads token ids made on the host, so no strings reach the device
+        tokenizer=model.text_encoder.tokenizer if cfg.text.mode != "frozen" else None,
     )
     with strategy.scope():
         _build_variables(model, train)
