@@ -236,7 +236,11 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--export", action="store_true", help="with add: export a new version")
     sp.set_defaults(func=cmd_index)
 
-    sp = sub.add_parser("serve", help="serve a run's exports (TF Serving REST + gRPC, /search)")
+    sp = sub.add_parser(
+        "serve",
+        help="serve a run's exports (TF Serving REST + gRPC; /recommend, /search, /similar, "
+        "/complementary, /bundle, POST /v1/items)",
+    )
     sp.add_argument("run_dir", help="a run directory with export/, e.g. runs/quickstart")
     sp.add_argument("--host", default="127.0.0.1")
     sp.add_argument("--port", type=int, default=8501, help="REST port (TF Serving: 8501)")

@@ -3,6 +3,7 @@
 import pytest
 from tiny_run import make_tiny_run
 
+from tfrec.config import save_config
 from tfrec.export import export_model
 
 
@@ -11,6 +12,7 @@ def exported_run(tmp_path_factory, tiny_bert_dir):
     """(cfg, run, data, model, index) of a tiny run with both TF Serving models exported."""
     cfg, run, data, model, index = make_tiny_run(tmp_path_factory.mktemp("served"), tiny_bert_dir)
     export_model(cfg, run, model, data, index)
+    save_config(cfg, run.config)  # what `tfrec serve RUN_DIR` reads, as a real run has it
     return cfg, run, data, model, index
 
 
