@@ -207,3 +207,73 @@ def test_extra_feature_names_are_made_valid_and_clashes_named():
     assert [e.name for e in got] == ["size__EU_", "x_weight"]
     with pytest.raises(ValueError, match=r"\['brand'\] clash"):
         extra_item_inputs({"text": ["brand"]})
+
+
+# --- the ranker ---------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def exported_ranker(exported):
+    from tiny_run import make_tiny_ranker
+
+    from tfrec.export import export_ranker
+
+    cfg, run, data, model, index, _ = exported
+    ranker = make_tiny_ranker(cfg, run, data, model)
+    return ranker, export_ranker(cfg, run, model, data, index)
+
+
+def test_ranker_export_scores_equal_in_process_serving_scores(exported, exported_ranker):
+    from tfrec.data.ranking_examples import ranking_queries
+    from tfrec.export import reference_ranker_scores
+    from tfrec.ranking_training import RankingFeatureBuilder
+
+    cfg, run, data, model, *_ = exported
+    ranker, path = exported_ranker
+    assert path == run.root / "export" / "tfrec_ranker" / "1"
+    assert custom_op_types(path) == STOCK_TF_TEXT_OPS  # stock TF Serving can run it
+    sig = load_version(path).signatures["ranker"]
+    inputs = sig.structured_input_signature[1]
+    assert inputs["item_id"] == tf.TensorSpec([None], tf.string, "item_id")
+    assert inputs["position"] == tf.TensorSpec([None], tf.int64, "position")
+    assert inputs["hour"] == tf.TensorSpec([None], tf.int64, "hour")
+    # candidates of three requests, one with an unknown user, unknown and padded history ids
+    ids = list(data.catalog.item_ids[1:7])
+    b = len(ids)
+    request = {
+        "query": np.array([data.queries[1]] * b + ["gift"] * b + [""] * b, dtype=object),
+        "user_id": np.array([data.user_vocab.values[1]] * b + ["nobody"] * 2 * b, dtype=object),
+        "recent_item_ids": np.array(
+            [[ids[0], ids[3], ""]] * b + [["zz", "", ""]] * b + [[ids[2], "", ""]] * b,
+            dtype=object,
+        ),
+        "item_id": np.array(ids * 3, dtype=object),
+        "position": np.ones(3 * b, np.int64),
+        "hour": np.array([3] * b + [12] * b + [23] * b, np.int64),
+    }
+    got = sig(
+        **{k: tf.constant(v.astype(bytes) if v.dtype == object else v) for k, v in request.items()}
+    )
+    builder = RankingFeatureBuilder(data, model, ranking_queries(data))
+    want = reference_ranker_scores(builder, model, ranker, request, cfg.retrieval.temperature)
+    for out, ref in (
+        ("p_click", "click"),
+        ("p_purchase", "purchase"),
+        ("score", "score"),
+        ("serving_score", "serving_score"),
+    ):
+        np.testing.assert_allclose(got[out].numpy(), want[ref], rtol=1e-4, atol=1e-5)
+    assert got["in_catalog"].numpy().all()
+    config = (run.root / "export" / "models.config").read_text()
+    assert 'name: "tfrec"' in config  # export_run adds the ranker; see test_export_run_*
+
+
+def test_ranker_export_skipped_without_a_trained_ranker(exported, tmp_path, capsys):
+    from tfrec.export import export_ranker
+    from tfrec.pipeline import RunDir
+
+    cfg, run, data, model, index, _ = exported
+    empty = RunDir(tmp_path / "run")
+    assert export_ranker(cfg, empty, model, data, index) is None
+    out = capsys.readouterr().out
+    assert "tfrec_ranker skipped" in out and "ranking/model/model.json does not exist" in out

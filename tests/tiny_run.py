@@ -61,3 +61,43 @@ def make_tiny_run(root: Path, bert_dir: Path, extra_features: bool = False):
     model.attach_text_encoder(encoder)
     index = ItemIndex.build(model.all_item_embeddings()[1:], data.catalog.item_ids[1:], cfg.index)
     return cfg, run, data, model, index
+
+
+def make_tiny_ranker(cfg, run, data, model, retrieval_weight: float = 0.5):
+    """A tiny ranker trained for a few steps on random candidates of the tiny run (features
+    from `RankingFeatureBuilder`, random labels), saved as runs' `ranking/model`; returns it.
+    `retrieval_weight` is set so the serving score uses the retrieval logit too."""
+    import numpy as np
+
+    from tfrec.data.ranking_examples import ranking_queries
+    from tfrec.ranking import RankingModel
+    from tfrec.ranking_training import (
+        RankingFeatureBuilder,
+        make_dataset,
+        ranking_model_config,
+        save_ranking_model,
+    )
+
+    rng = np.random.default_rng(0)
+    builder = RankingFeatureBuilder(data, model, ranking_queries(data))
+    n, c = 16, 8
+    dim = builder.item_embeddings.shape[1]
+    q_emb = rng.normal(size=(n, dim)).astype(np.float32)
+    cands = rng.integers(1, len(data.catalog), size=(n, c))
+    hist = rng.integers(0, len(data.catalog), size=(n, 3))
+    feats = builder.candidate_features(q_emb, cands, rng.integers(0, 24, n), hist)
+    feats["position"] = rng.integers(1, 10, n * c).astype(np.int64)
+    labels = {
+        "click": (rng.random(n * c) < 0.3).astype(np.float32),
+        "purchase": (rng.random(n * c) < 0.1).astype(np.float32),
+    }
+    cfg.ranking.deep_layers = [16]
+    cfg.ranking.cross_layers = 1
+    config = ranking_model_config(cfg, data, None, True, feats)
+    config["retrieval_weight"] = retrieval_weight
+    tf.keras.utils.set_random_seed(0)
+    ranker = RankingModel.from_config(config)
+    ranker.compile_default()
+    ranker.fit(make_dataset(feats, labels, 32, False, 0), epochs=1, verbose=0)
+    save_ranking_model(ranker, run.root / "ranking" / "model")
+    return ranker
