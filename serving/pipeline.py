@@ -23,6 +23,17 @@ seen items and MMR need the whole score vector. ScaNN serves the TF Serving pred
 
 `category=` (any endpoint but /bundle) keeps items whose category path starts with it: the
 capability is asked for `candidates` items, filtered, then cut to `k`.
+
+Retrieve -> rank -> rules: when a version of the ranker (`tfrec_ranker`, signature `ranker`,
+see `tfrec.export.RankerServingModule`) is served, /search and /recommend ask the capability
+for `rank_candidates` candidates (retrieval order, no MMR), score them with the ranker (the
+request's query, user, recent items = the user's history then the session, the current UTC
+hour, position = the ranker's serving position), order them by its `serving_score`, then apply
+the rules: MMR (`mmr_lambda` < 1, on the serving scores), `category=`, the cut to `k`. Each
+item then carries `retrieval_score` (the capability's score), `p_click`, `p_purchase`,
+`ranker_score` and `score` (= the serving score, what the order follows), and the response
+names the ranker: `"ranker": {"model": "tfrec_ranker", "version": 1}`. With no ranker served
+the endpoints answer as before with `"ranker": null`.
 """
 
 from __future__ import annotations
@@ -45,9 +56,12 @@ from tfrec.shop import (
     search,
     similar_items,
 )
+from tfrec.shop.diversity import mmr_rerank
 from tfrec.shop.similar import DIMENSIONS
 
 SHOP_MODELS = ("tfrec_scann", "tfrec")  # the model whose versions the endpoints use, in order
+RANKER_MODEL = "tfrec_ranker"  # the ranker /search and /recommend use when it is served
+RANKED_ENDPOINTS = ("search", "recommend")
 MAX_LIST = 100  # the most ids / queries one list parameter may hold
 MAX_TEXT = 500  # the longest query, user id or item id accepted
 
@@ -173,6 +187,10 @@ class ProductPipeline:
         max_k: int. The largest `k` (and bundle `size`) accepted. Defaults to 100.
         max_items: int. The most items one `POST /v1/items` may add. Defaults to 256.
         log: callable taking one line. Defaults to print.
+        rank_candidates: int. Retrieved candidates the ranker re-ranks (when one is served).
+            Defaults to 100.
+        ranker_model: str. The served model holding the `ranker` signature. Defaults to
+            `tfrec_ranker`.
     """
 
     def __init__(
@@ -184,6 +202,8 @@ class ProductPipeline:
         max_k: int = 100,
         max_items: int = 256,
         log=print,
+        rank_candidates: int = 100,
+        ranker_model: str = RANKER_MODEL,
     ):
         from tfrec.pipeline import RunDir, load_prepared
         from tfrec.retrieval_training import frozen_text_tables
@@ -195,6 +215,9 @@ class ProductPipeline:
         self.max_k = max_k
         self.max_items = max_items
         self.log = log
+        self.rank_candidates = rank_candidates
+        self.ranker_model = ranker_model
+        self.hour_of_day = lambda: time.gmtime().tm_hour  # the ranker's `hour` feature
         run = RunDir(self.run_dir)
         t0 = time.time()
         self.data = load_prepared(cfg, run)
@@ -282,17 +305,90 @@ class ProductPipeline:
                 f"{', '.join(sorted(PARAMS[endpoint]))}"
             )
         version, ctx = self.current()
+        ranked = endpoint in RANKED_ENDPOINTS
+        ranker = self.ranker() if ranked else None
         try:
-            result = getattr(self, endpoint)(ctx, qs)
+            if ranked:
+                result = getattr(self, endpoint)(ctx, qs, ranker)
+            else:
+                result = getattr(self, endpoint)(ctx, qs)
         except UnknownItemError as e:
             raise ServingError(str(e), 404, "NOT_FOUND") from None
         except ValueError as e:
             raise ServingError(str(e)) from None
+        if ranked:
+            result = {
+                "ranker": None
+                if ranker is None
+                else {"model": ranker.name, "version": ranker.version},
+                **result,
+            }
         return {
             "endpoint": endpoint,
             "model": {"name": version.name, "version": version.version},
             **result,
         }
+
+    # --- ranking ---------------------------------------------------------------------------
+
+    def ranker(self):
+        """The served ranker version (None when none is served)."""
+        try:
+            version = self.manager.get(self.ranker_model)
+        except ServingError:
+            return None
+        return version if "ranker" in version.signature_defs else None
+
+    def _ranked(self, ctx, ranker, call, n, lam, query, user_id, session) -> dict:
+        """`call(m, mmr_lambda)` -> a capability's result; with a ranker: its top
+        `rank_candidates` in retrieval order, re-ranked by the ranker's serving score, then
+        MMR, cut to `n` items."""
+        if ranker is None:
+            return call(n, lam)
+        result = call(max(n, self.rank_candidates), 1.0)
+        items = result["items"]
+        if not items:
+            return result
+        scores = self.rank_items(ctx, ranker, items, query, user_id, session)
+        order = np.argsort(-scores["serving_score"], kind="stable")
+        rows = np.array([ctx.item_index(items[i]["item_id"]) for i in order], np.int64)
+        if lam < 1:
+            rows_by_item = {int(r): int(i) for r, i in zip(rows, order, strict=True)}
+            chosen = mmr_rerank(rows, scores["serving_score"][order], ctx.item_embeddings, n, lam)
+            order = np.array([rows_by_item[int(r)] for r in chosen], np.int64)
+        out = []
+        for rank, i in enumerate(order[:n], start=1):
+            item = dict(items[i])
+            item["retrieval_score"] = item.pop("score")
+            out.append(
+                {
+                    **item,
+                    "rank": rank,
+                    "p_click": round(float(scores["p_click"][i]), 6),
+                    "p_purchase": round(float(scores["p_purchase"][i]), 6),
+                    "ranker_score": round(float(scores["score"][i]), 6),
+                    "score": round(float(scores["serving_score"][i]), 5),
+                }
+            )
+        return {**result, "items": out, "ranked_candidates": len(items)}
+
+    def rank_items(self, ctx, ranker, items, query, user_id, session) -> dict:
+        """The `ranker` signature's outputs for `items` (dicts with `item_id`) of one request."""
+        uid = user_id or ""
+        history = [int(i) for i in ctx.user_histories.get(uid, [])] if uid else []
+        session_rows, _ = ctx.known_items(session)
+        recent = [ctx.item_ids[i] for i in [*history, *session_rows][-ctx.max_history :]]
+        m = len(items)
+        position = int(ranker.info.get("serving_position", 1))
+        inputs = {
+            "query": np.array([query] * m, object),
+            "user_id": np.array([uid] * m, object),
+            "recent_item_ids": np.array([recent or [""]] * m, object),
+            "item_id": np.array([it["item_id"] for it in items], object),
+            "position": np.full(m, position, np.int64),
+            "hour": np.full(m, self.hour_of_day(), np.int64),
+        }
+        return ranker.run("ranker", inputs)
 
     def _with_category(self, qs: dict, k: int, call) -> dict:
         """`call(n)` -> a capability's result with `n` items; with `category=`, more items are
@@ -307,7 +403,7 @@ class ProductPipeline:
         result["items"] = [{**it, "rank": r} for r, it in enumerate(kept[:k], start=1)]
         return result
 
-    def recommend(self, ctx, qs: dict) -> dict:
+    def recommend(self, ctx, qs: dict, ranker=None) -> dict:
         s = self.cfg.shop
         k = _int(qs, "k", 10, 1, self.max_k)
         user_id = _text(qs, "user_id") or None
@@ -316,20 +412,29 @@ class ProductPipeline:
         return self._with_category(
             qs,
             k,
-            lambda n: home_feed(
+            lambda n: self._ranked(
                 ctx,
+                ranker,
+                lambda m, mmr: home_feed(
+                    ctx,
+                    user_id,
+                    session_items=session,
+                    session_queries=queries,
+                    k=m,
+                    mmr_lambda=mmr,
+                    session_weight=s.session_weight,
+                    explain=explain,
+                    candidates=s.mmr_candidates,
+                ),
+                n,
+                lam,
+                queries[-1] if queries else "",
                 user_id,
-                session_items=session,
-                session_queries=queries,
-                k=n,
-                mmr_lambda=lam,
-                session_weight=s.session_weight,
-                explain=explain,
-                candidates=s.mmr_candidates,
+                session,
             ),
         )
 
-    def search(self, ctx, qs: dict) -> dict:
+    def search(self, ctx, qs: dict, ranker=None) -> dict:
         q = _text(qs, "q")
         if not q:
             raise ServingError(
@@ -342,15 +447,24 @@ class ProductPipeline:
         return self._with_category(
             qs,
             k,
-            lambda n: search(
+            lambda n: self._ranked(
                 ctx,
+                ranker,
+                lambda m, mmr: search(
+                    ctx,
+                    q,
+                    user_id,
+                    session,
+                    k=m,
+                    explain=explain,
+                    mmr_lambda=mmr,
+                    candidates=self.cfg.shop.mmr_candidates,
+                ),
+                n,
+                lam,
                 q,
                 user_id,
                 session,
-                k=n,
-                explain=explain,
-                mmr_lambda=lam,
-                candidates=self.cfg.shop.mmr_candidates,
             ),
         )
 

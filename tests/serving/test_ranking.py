@@ -1,0 +1,126 @@
+"""Retrieve -> rank -> rules: with a ranker served, /search and /recommend re-rank the retrieved
+candidates in the ranker's serving-score order (the same order as the in-process ranker), name
+the ranker and give each item p_click / p_purchase; without one they answer as before."""
+
+import shutil
+
+import numpy as np
+import pytest
+from test_server import http
+from test_shop_endpoints import as_json, get
+
+from serving.server import ServingApp
+from tfrec.pipeline import RunDir
+from tfrec.shop import home_feed, search
+
+HOUR = 7
+
+
+@pytest.fixture(scope="module")
+def ranked_app(exported_run, tmp_path_factory):
+    """The tiny run copied, with a tiny trained ranker exported into it, served."""
+    from tiny_run import make_tiny_ranker
+
+    from tfrec.export import export_ranker
+
+    cfg, run, data, model, index = exported_run
+    root = tmp_path_factory.mktemp("ranked") / "run"
+    shutil.copytree(run.root, root)
+    copy = RunDir(root)
+    ranker = make_tiny_ranker(cfg, copy, data, model)
+    assert export_ranker(cfg, copy, model, data, index) == root / "export" / "tfrec_ranker" / "1"
+    server = ServingApp(
+        root, port=0, grpc_port=0, config=cfg.serving, log=lambda m: None, run_config=cfg
+    )
+    server.start()
+    server.pipeline.hour_of_day = lambda: HOUR
+    yield server, ranker
+    server.stop()
+
+
+def in_process_order(exported_run, ranker, ctx, candidates, query, user_id, session=()):
+    """The candidates ordered by the in-process ranker's serving scores."""
+    from tfrec.data.ranking_examples import ranking_queries
+    from tfrec.export import reference_ranker_scores
+    from tfrec.ranking_training import RankingFeatureBuilder
+
+    cfg, _, data, model, _ = exported_run
+    history = [int(i) for i in ctx.user_histories.get(user_id or "", [])]
+    rows, _ = ctx.known_items(session)
+    recent = [ctx.item_ids[i] for i in [*history, *rows][-ctx.max_history :]] or [""]
+    m = len(candidates)
+    request = {
+        "query": np.array([query] * m, object),
+        "user_id": np.array([user_id or ""] * m, object),
+        "recent_item_ids": np.array([recent] * m, object),
+        "item_id": np.array(candidates, object),
+        "hour": np.full(m, HOUR, np.int64),
+    }
+    builder = RankingFeatureBuilder(data, model, ranking_queries(data))
+    want = reference_ranker_scores(builder, model, ranker, request, cfg.retrieval.temperature)
+    order = np.argsort(-want["serving_score"], kind="stable")
+    return [candidates[i] for i in order], want["serving_score"][order]
+
+
+def test_search_ranked_order_equals_in_process_ranking(ranked_app, exported_run):
+    app, ranker = ranked_app
+    status, body = get(app, "search", q="mug", user_id="u1", k=5, mmr_lambda=1)
+    assert status == 200, body
+    assert body["ranker"] == {"model": "tfrec_ranker", "version": 1}
+    _, ctx = app.pipeline.current()
+    pool = search(ctx, "mug", "u1", k=app.pipeline.rank_candidates)
+    cands = [it["item_id"] for it in pool["items"]]
+    assert body["ranked_candidates"] == len(cands)
+    want_ids, want_scores = in_process_order(exported_run, ranker, ctx, cands, "mug", "u1")
+    assert [it["item_id"] for it in body["items"]] == want_ids[:5]
+    assert want_ids != cands  # the ranker changed the retrieval order
+    np.testing.assert_allclose([it["score"] for it in body["items"]], want_scores[:5], atol=1e-3)
+    for it in body["items"]:
+        assert 0 < it["p_purchase"] <= it["p_click"] < 1
+        assert {"retrieval_score", "ranker_score"} <= set(it)
+    assert [it["rank"] for it in body["items"]] == [1, 2, 3, 4, 5]
+
+
+def test_recommend_ranked_order_equals_in_process_ranking(ranked_app, exported_run):
+    app, ranker = ranked_app
+    _, ctx = app.pipeline.current()
+    user = next(iter(ctx.user_histories))
+    status, body = get(app, "recommend", user_id=user, session_items="i1", k=4, mmr_lambda=1)
+    assert status == 200, body
+    assert body["ranker"] == {"model": "tfrec_ranker", "version": 1}
+    pool = home_feed(ctx, user, session_items=["i1"], k=app.pipeline.rank_candidates)
+    cands = [it["item_id"] for it in pool["items"]]
+    want_ids, _ = in_process_order(exported_run, ranker, ctx, cands, "", user, ["i1"])
+    assert [it["item_id"] for it in body["items"]] == want_ids[:4]
+
+
+def test_rules_apply_after_ranking(ranked_app):
+    app, _ = ranked_app
+    # MMR on the ranked candidates: k items, all distinct; category filter keeps the prefix
+    status, body = get(app, "search", q="mug", k=4, mmr_lambda=0.3)
+    assert status == 200 and len({it["item_id"] for it in body["items"]}) == 4
+    category = body["items"][0]["category"].split(" > ")[0]
+    status, body = get(app, "search", q="mug", k=3, category=category)
+    assert status == 200 and body["ranker"] is not None
+    assert all(it["category"].startswith(category) for it in body["items"])
+    # the ranker's REST predict: optional inputs (user_id, recent_item_ids, position) filled
+    status, out = http(
+        app,
+        "POST",
+        "/v1/models/tfrec_ranker:predict",
+        {"inputs": {"query": ["mug", "mug"], "item_id": ["i1", "i2"], "hour": [9, 9]}},
+    )
+    assert status == 200, out
+    assert len(out["outputs"]["serving_score"]) == 2 and "p_click" in out["outputs"]
+
+
+def test_without_a_ranker_the_endpoints_are_unchanged(app):
+    _, ctx = app.pipeline.current()
+    status, body = get(app, "search", q="mug", user_id="u1", k=5, mmr_lambda=1)
+    assert status == 200 and body["ranker"] is None
+    want = as_json(search(ctx, "mug", "u1", [], k=5))
+    assert body["items"] == want["items"]
+    status, body = get(app, "recommend", user_id="u1", k=3, mmr_lambda=1)
+    assert status == 200 and body["ranker"] is None and "p_click" not in body["items"][0]
+    status, body = get(app, "similar", item_id="i1", k=3)
+    assert status == 200 and "ranker" not in body
