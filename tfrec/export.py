@@ -4,6 +4,8 @@
                 export/tfrec/<version>/              ops stock TF Serving links: core TF and
                                                      TF Text's BertTokenizer (no FastBert ops)
                 export/tfrec_scann/<version>/        `retrieval` runs the ScaNN index in the graph
+                export/tfrec_ranker/<version>/       `ranker` (stock ops; only when the run has a
+                                                     trained ranker, see `export_ranker`)
 
 Signatures (every id is `tf.string`; nothing takes or returns float ids):
 
@@ -23,6 +25,10 @@ Signatures (every id is `tf.string`; nothing takes or returns float ids):
   `serving_default` of `tfrec`).
 - `neighbors(embedding [B, D] float32, k [] int32) -> item_ids, scores`: nearest items of an
   embedding (ScaNN in `tfrec_scann`, exact in `tfrec`); `/similar` uses it.
+- `ranker(query, user_id [B] string, recent_item_ids [B, L] string, item_id [B] string,
+  position [B] int64, hour [B] int64) -> p_click, p_purchase, score, serving_score,
+  retrieval_logit [B] float32, in_catalog [B] bool` (`tfrec_ranker` only): one row per
+  (request, candidate); see `RankerServingModule`.
 
 TF Serving's predict API needs every input of a signature: send `user_id: [""]` and
 `recent_item_ids: [[""]]` for an anonymous search. `tfrec serve` fills them in when omitted.
