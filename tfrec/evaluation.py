@@ -23,9 +23,7 @@ training: query text against item text; for the feed, the mean of the history it
 
 from __future__ import annotations
 
-import base64
 import html
-import io
 import json
 import math
 import re
@@ -37,6 +35,7 @@ import numpy as np
 import pandas as pd
 
 from tfrec.data.datasets import PAD, PreparedData, retrieval_features
+from tfrec.report_page import PAGE_END, figure_png, img, page_start
 
 Scorer = Callable[[pd.DataFrame], np.ndarray]  # instances -> scores [n, N]
 
@@ -301,11 +300,7 @@ def _plot_curves(curves: dict[str, list[float]], title: str) -> str:
     ax.set_title(title)
     ax.grid(alpha=0.3)
     ax.legend()
-    buf = io.BytesIO()
-    fig.tight_layout()
-    fig.savefig(buf, format="png", dpi=110)
-    plt.close(fig)
-    return base64.b64encode(buf.getvalue()).decode()
+    return figure_png(fig)
 
 
 def write_report(
@@ -316,26 +311,15 @@ def write_report(
 ) -> Path:
     """A self-contained HTML page: a table and a Recall@K plot per section."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    parts = [
-        "<!doctype html><html><head><meta charset='utf-8'>",
-        f"<title>{html.escape(title)}</title>",
-        "<style>body{font-family:system-ui,sans-serif;margin:2em;max-width:1100px}"
-        "table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:4px 8px;"
-        "text-align:right}th{background:#f4f4f4}td:nth-child(-n+3){text-align:left}"
-        ".best{font-weight:bold;background:#eef8ee}</style></head><body>",
-        f"<h1>{html.escape(title)}</h1>",
-    ]
+    parts = page_start(title, "td:nth-child(-n+3){text-align:left}")
     parts += [f"<p>{html.escape(n)}</p>" for n in notes]
     for heading, table, curves in sections:
         parts.append(f"<h2>{html.escape(heading)}</h2>")
         if not table.empty:
             parts.append(_html_table(table))
         if curves:
-            png = _plot_curves(curves, heading)
-            parts.append(
-                f"<img alt='Recall@K, {html.escape(heading)}' src='data:image/png;base64,{png}'>"
-            )
-    parts.append("</body></html>")
+            parts.append(img(_plot_curves(curves, heading), f"Recall@K, {heading}"))
+    parts.append(PAGE_END)
     path = out_dir / "index.html"
     path.write_text("\n".join(parts), encoding="utf-8")
     return path

@@ -31,15 +31,14 @@ Results go to metrics.json (`shop`) and report/shop.html.
 
 from __future__ import annotations
 
-import base64
 import html
-import io
 import time
 
 import numpy as np
 import pandas as pd
 
 from tfrec.evaluation import ranking_metrics, save_metrics, top_k
+from tfrec.report_page import PAGE_END, figure_png, page_start
 from tfrec.shop.complementary import complementary_scores
 from tfrec.shop.context import ModelQueryEncoder, ShopContext
 from tfrec.shop.cooccurrence import CoCounts
@@ -459,11 +458,7 @@ def _plot_tradeoff(rows: list[dict], k: int) -> str:
         ax.set_ylabel(f"NDCG@{k}")
         ax.grid(alpha=0.3)
     fig.suptitle("MMR re-ranking of the home feed: accuracy against diversity")
-    buf = io.BytesIO()
-    fig.tight_layout()
-    fig.savefig(buf, format="png", dpi=110)
-    plt.close(fig)
-    return base64.b64encode(buf.getvalue()).decode()
+    return figure_png(fig)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -568,14 +563,7 @@ def shop_tables(m: dict) -> list[tuple[str, pd.DataFrame, str]]:
 
 
 def write_shop_report(path, title: str, tables, plot_png: str | None, notes=()) -> None:
-    parts = [
-        "<!doctype html><html><head><meta charset='utf-8'>",
-        f"<title>{html.escape(title)}</title>",
-        "<style>body{font-family:system-ui,sans-serif;margin:2em;max-width:1100px}"
-        "table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:4px 8px;"
-        "text-align:right}th{background:#f4f4f4}</style></head><body>",
-        f"<h1>{html.escape(title)}</h1>",
-    ]
+    parts = page_start(title)
     parts += [f"<p>{html.escape(n)}</p>" for n in notes]
     for heading, table, note in tables:
         parts.append(f"<h2>{html.escape(heading)}</h2>")
@@ -586,7 +574,7 @@ def write_shop_report(path, title: str, tables, plot_png: str | None, notes=()) 
             parts.append(
                 f"<img alt='NDCG against diversity' src='data:image/png;base64,{plot_png}'>"
             )
-    parts.append("</body></html>")
+    parts.append(PAGE_END)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("\n".join(parts), encoding="utf-8")
 

@@ -9,6 +9,7 @@ from typing import Any
 
 import pandas as pd
 
+from tfrec.report_page import PAGE_END, img, page_start
 from tfrec.tuning.space import format_value
 
 
@@ -107,20 +108,15 @@ def write_tuning_html(
     """A self-contained page: notes, default versus best, the plot and the trials table."""
     data = base64.b64encode(png.read_bytes()).decode("ascii")
     parts = [
-        "<!doctype html><html><head><meta charset='utf-8'>",
-        f"<title>{html.escape(title)}</title>",
-        "<style>body{font-family:system-ui,sans-serif;margin:2em;max-width:1200px}"
-        "table{border-collapse:collapse;margin:1em 0;font-size:90%}td,th{border:1px solid #ccc;"
-        "padding:3px 7px;text-align:right}th{background:#f4f4f4}</style></head><body>",
-        f"<h1>{html.escape(title)}</h1>",
+        *page_start(title, "table{font-size:90%}"),
         *[f"<p>{html.escape(n)}</p>" for n in notes],
         "<h2>Default config versus best trial</h2>",
         _table_html(comparison),
         "<h2>Objective by trial</h2>",
-        f"<img alt='objective by trial' src='data:image/png;base64,{data}'>",
+        img(data, "objective by trial"),
         "<h2>Trials</h2>",
         _table_html(trials),
-        "</body></html>",
+        PAGE_END,
     ]
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("\n".join(parts), encoding="utf-8")
