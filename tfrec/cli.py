@@ -1,12 +1,12 @@
 """The `tfrec` command: parse, load the config, call the library.
 
-    tfrec run CONFIG [--stages data,retrieval,evaluate]   the main job
-    tfrec generate [CONFIG] [--out DIR] [--num-items N]    write the synthetic shop
-    tfrec validate CONFIG | --items F --events F ...       report every violation
-    tfrec train retrieval CONFIG                           train (or resume) one stage
-    tfrec evaluate CONFIG                                  evaluation table, metrics, report
-    tfrec tune CONFIG                                      Keras Tuner search (resumes)
-    tfrec bench [CONFIG]                                   benchmarks with in-run baselines
+tfrec run CONFIG [--stages data,retrieval,evaluate]   the main job
+tfrec generate [CONFIG] [--out DIR] [--num-items N]    write the synthetic shop
+tfrec validate CONFIG | --items F --events F ...       report every violation
+tfrec train retrieval CONFIG                           train (or resume) one stage
+tfrec evaluate CONFIG                                  evaluation table, metrics, report
+tfrec tune CONFIG                                      Keras Tuner search (resumes)
+tfrec bench [CONFIG]                                   benchmarks with in-run baselines
 """
 
 from __future__ import annotations
@@ -78,7 +78,10 @@ def cmd_validate(args) -> int:
     if args.config:
         data_cfg = load_config(args.config).data
         if data_cfg.source == "synthetic":
-            print(f"{args.config}: data.source is synthetic; generate it with `tfrec generate`", file=sys.stderr)
+            print(
+                f"{args.config}: data.source is synthetic; generate it with `tfrec generate`",
+                file=sys.stderr,
+            )
             return 2
     else:
         if not (args.items and args.events):
@@ -152,7 +155,10 @@ def cmd_serve(args) -> int:
     from serving.server import serve
 
     serve(
-        args.run_dir, host=args.host, port=args.port, grpc_port=args.grpc_port,
+        args.run_dir,
+        host=args.host,
+        port=args.port,
+        grpc_port=args.grpc_port,
         api_key=args.api_key or os.environ.get("TFREC_API_KEY"),
     )
     return 0
@@ -190,7 +196,10 @@ def build_parser() -> argparse.ArgumentParser:
         if required:
             sp.add_argument("config", help="YAML config, e.g. configs/quickstart.yaml")
         sp.add_argument(
-            "--set", action="append", default=[], metavar="KEY=VALUE",
+            "--set",
+            action="append",
+            default=[],
+            metavar="KEY=VALUE",
             help="override a config value, e.g. --set retrieval.epochs=3 (repeatable)",
         )
 
@@ -259,7 +268,9 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--user-id", help="user id (unknown or none: session or popularity feed)")
     sp.add_argument("--session-items", help="comma-separated item ids of the current session")
     sp.add_argument("--session-queries", help="comma-separated searches of the current session")
-    sp.add_argument("--mmr-lambda", type=float, help="MMR relevance weight (default: shop.mmr_lambda)")
+    sp.add_argument(
+        "--mmr-lambda", type=float, help="MMR relevance weight (default: shop.mmr_lambda)"
+    )
     sp.add_argument("-k", type=int, default=10)
     sp.add_argument("--json", action="store_true", help="print the structured result")
     sp.set_defaults(func=cmd_shop)
@@ -267,7 +278,9 @@ def build_parser() -> argparse.ArgumentParser:
     sp = sub.add_parser("similar", help="similar items with each dimension's contribution")
     with_config(sp)
     sp.add_argument("item_id")
-    sp.add_argument("--weights", help="e.g. semantic=1,behavioural=0 (default: shop.similar_weights)")
+    sp.add_argument(
+        "--weights", help="e.g. semantic=1,behavioural=0 (default: shop.similar_weights)"
+    )
     sp.add_argument("-k", type=int, default=10)
     sp.add_argument("--json", action="store_true", help="print the structured result")
     sp.set_defaults(func=cmd_shop)
@@ -293,7 +306,8 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("config", nargs="?", default=DEFAULT_CONFIG)
     with_config(sp, required=False)
     sp.add_argument(
-        "--only", help="comma-separated subset of: training,encoding,synthetic,ranking,serving,index"
+        "--only",
+        help="comma-separated subset of: training,encoding,synthetic,ranking,serving,index",
     )
     sp.set_defaults(func=cmd_bench)
     return p

@@ -399,9 +399,7 @@ class Config:
     seed: int = 42
     stages: list[
         Literal["data", "retrieval", "ranking", "tune", "evaluate", "shop", "export", "index"]
-    ] = param(
-        default_factory=lambda: ["data", "retrieval", "evaluate"]
-    )
+    ] = param(default_factory=lambda: ["data", "retrieval", "evaluate"])
     data: DataConfig = param(default_factory=DataConfig)
     text: TextConfig = param(default_factory=TextConfig)
     retrieval: RetrievalConfig = param(default_factory=RetrievalConfig)
@@ -468,7 +466,9 @@ def _convert(value: Any, tp: Any, key: str, where: str) -> Any:
     if origin is Literal:
         choices = typing.get_args(tp)
         if value not in choices:
-            raise _fail(where, key, f"must be one of {', '.join(map(repr, choices))}, got {value!r}")
+            raise _fail(
+                where, key, f"must be one of {', '.join(map(repr, choices))}, got {value!r}"
+            )
         return value
     if origin is list:
         if not isinstance(value, list):

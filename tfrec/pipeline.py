@@ -100,7 +100,9 @@ def stage_data(cfg: Config, run: RunDir) -> dict:
         f"[data] catalog {s['items']} items, {s['users_in_training']} users in training, "
         f"{s['distinct_queries']} distinct queries"
     )
-    echo(f"[data] cutoffs: val from {s['cutoffs']['val_start']}, test from {s['cutoffs']['test_start']}")
+    echo(
+        f"[data] cutoffs: val from {s['cutoffs']['val_start']}, test from {s['cutoffs']['test_start']}"
+    )
     rows = []
     for split in ("train", "val", "test"):
         e = s[f"{split}_examples"]
