@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import sys
 import types
 import typing
 from dataclasses import dataclass, field
@@ -220,8 +221,13 @@ class TrainingConfig:
     steps_per_execution: int = param(1, ge=1)
     mixed_precision: bool = False
     seed: int = 42
-    # Keras fit verbosity: 1 = progress bar, 2 = one line per epoch, 0 = silent
-    verbose: int = param(1, ge=0, le=2)
+    # Keras fit verbosity: 1 = progress bar, 2 = one line per epoch, 0 = silent; unset: a
+    # progress bar on a terminal, one line per epoch in logs (CI, nohup, files)
+    verbose: Optional[int] = param(None, ge=0, le=2)
+
+    def __post_init__(self):
+        if self.verbose is None:
+            self.verbose = 1 if sys.stdout.isatty() else 2
 
 
 @dataclass
