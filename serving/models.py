@@ -225,7 +225,9 @@ class ModelManager:
                     "status": {"error_code": "OK", "error_message": ""},
                 }
             )
-        for version, err in sorted(self._refused.get(name, {}).items()):
+        with self._lock:
+            refused = sorted(self._refused.get(name, {}).items())
+        for version, err in refused:
             out.append(
                 {
                     "version": str(version),
@@ -246,7 +248,8 @@ class ModelManager:
                 reverse=True,
             )
             current = self._current.get(name)
-            refused = self._refused.setdefault(name, {})
+            with self._lock:
+                refused = self._refused.setdefault(name, {})
             for v in versions:
                 if current is not None and v <= current.version:
                     break
@@ -258,7 +261,8 @@ class ModelManager:
                     if self.on_load is not None:
                         self.on_load(loaded)
                 except Exception as e:  # a broken version must never take the server down
-                    refused[v] = f"{type(e).__name__}: {_short(e)}"
+                    with self._lock:
+                        refused[v] = f"{type(e).__name__}: {_short(e)}"
                     self.log(f"[serve] refused {name} version {v}: {refused[v]}")
                     continue
                 with self._lock:
@@ -270,7 +274,13 @@ class ModelManager:
                 )
                 break
             if not refused:
-                self._refused.pop(name, None)
+                with self._lock:
+                    self._refused.pop(name, None)
+
+    def refused_count(self) -> int:
+        """How many versions are refused now, over all models (for /metrics)."""
+        with self._lock:
+            return sum(len(v) for v in self._refused.values())
 
     def start(self) -> None:
         self.poll()

@@ -17,6 +17,7 @@ server down.
 from __future__ import annotations
 
 import base64
+import hmac
 import json
 import re
 import threading
@@ -88,7 +89,7 @@ class Metrics:
             f"tfrec_version_swaps_total {manager.swaps}",
             "# HELP tfrec_versions_refused Versions refused (failed to load or warm up).",
             "# TYPE tfrec_versions_refused gauge",
-            f"tfrec_versions_refused {sum(len(v) for v in manager._refused.values())}",
+            f"tfrec_versions_refused {manager.refused_count()}",
         ]
         return "\n".join(lines) + "\n"
 
@@ -225,6 +226,7 @@ def make_handler(app):
             url = urlparse(self.path)
             endpoint = "/v1/models" if url.path.startswith("/v1/models") else url.path
             status = 500
+            self._body_read = False
             try:
                 status, payload, ctype = self._route(method, url)
             except ServingError as e:
@@ -235,6 +237,9 @@ def make_handler(app):
                     {"error": f"{type(e).__name__}: {e}"},
                     "application/json",
                 )
+            if method == "POST" and not self._body_read:
+                # an unread body would be parsed as the next keep-alive request
+                self.close_connection = True
             try:
                 self._send(status, payload, ctype)
             finally:
@@ -256,7 +261,7 @@ def make_handler(app):
             auth = self.headers.get("Authorization") or ""
             if auth.startswith("Bearer "):
                 given = given or auth[7:]
-            if given != key:
+            if not hmac.compare_digest(given.encode(), key.encode()):
                 raise ServingError(
                     "missing or wrong API key (header X-API-Key)", 401, "UNAUTHENTICATED"
                 )
@@ -268,13 +273,17 @@ def make_handler(app):
             try:
                 n = int(length)
             except ValueError:
-                raise ServingError(f"bad Content-Length {length!r}") from None
+                n = -1
+            if n < 0:
+                self.close_connection = True
+                raise ServingError(f"bad Content-Length {length!r}")
             if n > app.max_body_bytes:
                 self.close_connection = True
                 raise ServingError(
                     f"request body of {n} bytes exceeds the limit of {app.max_body_bytes}", 413
                 )
             raw = self.rfile.read(n)
+            self._body_read = True
             try:
                 return json.loads(raw)
             except (json.JSONDecodeError, UnicodeDecodeError) as e:

@@ -152,9 +152,17 @@ def _run_config(run_dir: Path, log=print):
     return load_config(path)
 
 
-def serve(run_dir, host="127.0.0.1", port=8501, grpc_port=8500, api_key=None) -> None:
-    """Run the server until interrupted (Ctrl-C)."""
-    app = ServingApp(run_dir, host, port, grpc_port, api_key).start()
+def serve(run_dir, host=None, port=None, grpc_port=None, api_key=None) -> None:
+    """Run the server until interrupted (Ctrl-C). Address, ports and key not given here come
+    from the run's config.yaml `serving` section (defaults 127.0.0.1, 8501, 8500, no key)."""
+    conf = _run_config(Path(run_dir)).serving
+    app = ServingApp(
+        run_dir,
+        host if host is not None else conf.host,
+        port if port is not None else conf.port,
+        grpc_port if grpc_port is not None else conf.grpc_port,
+        api_key if api_key is not None else conf.api_key,
+    ).start()
     try:
         threading.Event().wait()
     except KeyboardInterrupt:

@@ -96,3 +96,27 @@ def test_overrides(tmp_path):
     p = write(tmp_path, "name: a\n")
     cfg = load_config(p, overrides={"retrieval.epochs": 3})
     assert cfg.retrieval.epochs == 3
+
+
+def test_set_on_an_empty_section_and_on_a_value(tmp_path):
+    p = write(tmp_path, "retrieval:\n")
+    assert load_config(p, overrides={"retrieval.epochs": 3}).retrieval.epochs == 3
+    with pytest.raises(
+        ConfigError, match=r"--set retrieval.epochs.x: retrieval.epochs is not a section"
+    ):
+        load_config(p, overrides={"retrieval.epochs": 3, "retrieval.epochs.x": 1})
+
+
+def test_range_rules_apply_to_mapping_values(tmp_path):
+    p = write(tmp_path, "shop:\n  similar_weights: {semantic: -1}\n")
+    with pytest.raises(ConfigError, match=r"shop.similar_weights.semantic must be >= 0"):
+        load_config(p)
+
+
+def test_unknown_stage_is_refused_before_anything_runs(tmp_path):
+    from tfrec.pipeline import run_stages
+
+    cfg = load_config(write(tmp_path, f"run_dir: {tmp_path / 'run'}\n"))
+    with pytest.raises(ConfigError, match=r"unknown stage\(s\) 'retreival'"):
+        run_stages(cfg, ["data", "retreival"])
+    assert not (tmp_path / "run" / "data").exists()

@@ -251,9 +251,13 @@ def build_parser() -> argparse.ArgumentParser:
         "/complementary, /bundle, POST /v1/items)",
     )
     sp.add_argument("run_dir", help="a run directory with export/, e.g. runs/quickstart")
-    sp.add_argument("--host", default="127.0.0.1")
-    sp.add_argument("--port", type=int, default=8501, help="REST port (TF Serving: 8501)")
-    sp.add_argument("--grpc-port", type=int, default=8500, help="gRPC port (TF Serving: 8500)")
+    sp.add_argument("--host", help="bind address (default: the run's serving.host, 127.0.0.1)")
+    sp.add_argument(
+        "--port", type=int, help="REST port (default: serving.port, 8501 as TF Serving)"
+    )
+    sp.add_argument(
+        "--grpc-port", type=int, help="gRPC port (default: serving.grpc_port, 8500 as TF Serving)"
+    )
     sp.add_argument("--api-key", help="require X-API-Key (default: $TFREC_API_KEY, else none)")
     sp.set_defaults(func=cmd_serve)
 

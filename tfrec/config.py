@@ -225,9 +225,12 @@ class TrainingConfig:
     # progress bar on a terminal, one line per epoch in logs (CI, nohup, files)
     verbose: Optional[int] = param(None, ge=0, le=2)
 
-    def __post_init__(self):
-        if self.verbose is None:
-            self.verbose = 1 if sys.stdout.isatty() else 2
+    @property
+    def fit_verbose(self) -> int:
+        """The verbosity `fit` gets: the configured one, else chosen by where output goes."""
+        if self.verbose is not None:
+            return self.verbose
+        return 1 if sys.stdout.isatty() else 2
 
 
 @dataclass
@@ -523,6 +526,10 @@ def _check_range(value: Any, meta: Any, key: str, where: str) -> None:
         ("lt", lambda v, b: v < b, "<"),
         ("le", lambda v, b: v <= b, "<="),
     ]
+    if isinstance(value, dict):  # a mapping's values, each named by its own key
+        for k, v in value.items():
+            _check_range(v, {**meta, "min_len": None}, f"{key}.{k}", where)
+        return
     values = value if isinstance(value, list) else [value]
     for v in values:
         if not isinstance(v, (int, float)) or isinstance(v, bool):
@@ -602,8 +609,13 @@ def load_config(path: str | os.PathLike, overrides: dict | None = None) -> Confi
 def set_dotted(data: dict, dotted: str, value: Any) -> None:
     node = data
     parts = dotted.split(".")
-    for p in parts[:-1]:
-        node = node.setdefault(p, {})
+    for i, p in enumerate(parts[:-1]):
+        if node.get(p) is None:  # absent, or an empty section in the YAML
+            node[p] = {}
+        node = node[p]
+        if not isinstance(node, dict):
+            where = ".".join(parts[: i + 1])
+            raise ConfigError(f"--set {dotted}: {where} is not a section (it is {node!r})")
     node[parts[-1]] = value
 
 

@@ -632,7 +632,7 @@ def export_model(
         sig = "retrieval" if scann else "retrieval_bruteforce"
         checked = {}
 
-        def same_top_k(loaded, sig=sig, scann=scann, checked=checked):
+        def same_top_k(loaded, sig=sig, scann=scann, checked=checked, name=name):
             # exported top-k equals the pre-export top-k (on the version before it is published)
             got = loaded.signatures[sig](
                 **{k: tf.constant(_as_tensor_value(v)) for k, v in q.items()}
@@ -645,7 +645,11 @@ def export_model(
                 signatures=sorted(loaded.signatures.keys()),
             )
             if checked["same"] != len(want):
-                echo(f"[export] WARNING: {sig} differs from the in-process model: {got} vs {want}")
+                raise ValueError(
+                    f"{name}: signature {sig} returns a different top-{int(q['k'])} than the "
+                    f"in-process model on {len(want) - checked['same']} of {len(want)} warmup "
+                    f"queries ({got} vs {want}); the version is not published"
+                )
 
         model_info = {**info, "tokenizer": module.tokenizer_implementation}
         path = save_version(module, base, name, requests, model_info, version, verify=same_top_k)

@@ -488,11 +488,17 @@ def index_for_run(cfg, run, data, model, echo=print) -> ItemIndex:
     if (path / "params.json").exists():
         index = ItemIndex.load(path)
         dim = int(model.item_tower.embedding_dim)
-        catalog = set(data.catalog.item_ids[1:])
-        if index.embeddings.shape[1] == dim and catalog <= set(index.item_ids):
-            echo(f"[index] using {path} ({len(index)} items)")
-            return index
-        echo(f"[index] {path} does not match the model; rebuilding")
+        ids = data.catalog.item_ids[1:]
+        if index.embeddings.shape[1] == dim and set(ids) <= set(index.item_ids):
+            # the index must hold this model's vectors, not those of weights trained before
+            position = {item: i for i, item in enumerate(index.item_ids)}
+            stored = index.embeddings[[position[item] for item in ids]]
+            if np.allclose(stored, model.all_item_embeddings()[1:], atol=1e-5):
+                echo(f"[index] using {path} ({len(index)} items)")
+                return index
+            echo(f"[index] {path} holds vectors of other model weights; rebuilding")
+        else:
+            echo(f"[index] {path} does not match the model's catalog or size; rebuilding")
     return build_index_for_run(cfg, run, data, model, echo)
 
 

@@ -16,12 +16,13 @@ from __future__ import annotations
 
 import json
 import time
+import typing
 from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 
-from tfrec.config import Config, save_config
+from tfrec.config import Config, ConfigError, save_config
 
 
 @dataclass
@@ -65,7 +66,6 @@ def echo(msg: str = "") -> None:
 
 def stage_data(cfg: Config, run: RunDir) -> dict:
     """Generate (synthetic) or read the shop, validate it, write the clean tables, split."""
-    from tfrec.data.datasets import prepare_data
     from tfrec.data.readers import load_shop
 
     t0 = time.time()
@@ -83,9 +83,8 @@ def stage_data(cfg: Config, run: RunDir) -> dict:
         frame = getattr(shop, name)
         if frame is not None:
             frame.to_parquet(run.clean / f"{name}.parquet", index=False)
-    data = prepare_data(
-        shop.items, shop.events, cfg.data.split, cfg.retrieval.price_buckets, cfg.data.item_features
-    )
+    # prepared from the tables just written, and memoised for the stages that follow
+    data = load_prepared(cfg, run)
     report = {
         "validation": shop.report.to_dict(),
         "split": data.summary(),
@@ -152,7 +151,13 @@ def run_stages(cfg: Config, stages: list[str] | None = None) -> None:
     run = RunDir(cfg.run_path)
     run.root.mkdir(parents=True, exist_ok=True)
     save_config(cfg, run.config)
-    stages = stages or list(cfg.stages)
+    stages = [s.strip() for s in stages] if stages else list(cfg.stages)
+    known = typing.get_args(typing.get_args(typing.get_type_hints(Config)["stages"])[0])
+    unknown = [s for s in stages if s not in known]
+    if unknown:
+        raise ConfigError(
+            f"unknown stage(s) {', '.join(map(repr, unknown))}; the stages are {', '.join(known)}"
+        )
     echo(f"tfrec run {cfg.name}: stages {', '.join(stages)} -> {run.root}")
     for stage in stages:
         t0 = time.time()

@@ -410,7 +410,7 @@ def fit_ranker(
         validation_data=val_ds,
         epochs=epochs or r.epochs,
         callbacks=callbacks,
-        verbose=cfg.training.verbose,
+        verbose=cfg.training.fit_verbose,
     )
     return {k: [float(x) for x in v] for k, v in history.history.items()}
 

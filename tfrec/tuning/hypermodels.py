@@ -141,7 +141,7 @@ class RetrievalHyperModel(ConfigHyperModel):
         from tfrec.retrieval_training import ValidationRecall
 
         cfg = cfg or self.config(hp)
-        kwargs.setdefault("verbose", cfg.training.verbose)
+        kwargs.setdefault("verbose", cfg.training.fit_verbose)
         callbacks = [
             ValidationRecall(self.data, k=self.recall_k, max_instances=self.max_eval_instances),
             *callbacks,

@@ -70,6 +70,6 @@ class RankingHyperModel(ConfigHyperModel):
 
     def fit(self, hp, model, *args, cfg: Config | None = None, callbacks=(), **kwargs):
         cfg = cfg or self.config(hp)
-        kwargs.setdefault("verbose", cfg.training.verbose)
+        kwargs.setdefault("verbose", cfg.training.fit_verbose)
         train, val = self.datasets(cfg)
         return model.fit(train, *args, validation_data=val, callbacks=list(callbacks), **kwargs)
