@@ -218,6 +218,8 @@ def make_handler(app):
             self.send_response(status)
             self.send_header("Content-Type", content_type)
             self.send_header("Content-Length", str(len(body)))
+            if self.close_connection:
+                self.send_header("Connection", "close")  # the client must not reuse it
             self.end_headers()
             self.wfile.write(body)
 

@@ -255,3 +255,30 @@ def test_metrics_are_prometheus_text(app):
     text = req.read().decode()
     assert 'tfrec_requests_total{endpoint="/search",code="200"}' in text
     assert 'tfrec_model_version{model="tfrec"} ' in text
+
+
+def test_keep_alive_survives_a_rejected_post_and_a_negative_length(app):
+    """A POST refused before its body is read must not leave the body to be parsed as the next
+    request on the same connection; a negative Content-Length is a 400, not a hung thread."""
+    import http.client
+
+    conn = http.client.HTTPConnection("127.0.0.1", app.port, timeout=30)
+    body = json.dumps({"instances": [{"query": "mug"}]})
+    conn.request("POST", "/no/such/path", body=body)  # refused before the body is read
+    first = conn.getresponse()
+    assert first.status == 404
+    first.read()
+    conn.request("GET", "/healthz")  # same connection object (reopened if the server closed it)
+    second = conn.getresponse()
+    assert second.status == 200, second.read()
+    second.read()
+    conn.close()
+
+    conn = http.client.HTTPConnection("127.0.0.1", app.port, timeout=30)
+    conn.putrequest("POST", "/v1/models/tfrec:predict")
+    conn.putheader("Content-Length", "-5")
+    conn.endheaders()
+    bad = conn.getresponse()
+    assert bad.status == 400
+    assert "Content-Length" in json.loads(bad.read())["error"]
+    conn.close()
