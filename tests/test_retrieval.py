@@ -135,3 +135,14 @@ def test_declared_feature_missing_from_items_is_a_clear_error():
             SplitConfig(test_days=5, val_days=5),
             item_features={"colour": "categorical"},
         )
+
+
+def test_item_embeddings_are_cached_until_the_weights_change(data):
+    model = build_retrieval_model(small_config(learning_rate=0.01), data, *tables(data))
+    first = model.all_item_embeddings()
+    assert model.all_item_embeddings() is first  # shared by later stages, not recomputed
+    with pytest.raises(ValueError):
+        first[1, 0] = 0.0  # read-only: no caller can corrupt the shared copy
+    model.fit(retrieval_dataset(data, "train", batch_size=32), epochs=1, verbose=0)
+    after = model.all_item_embeddings()
+    assert after is not first and not np.allclose(after, first)

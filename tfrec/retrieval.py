@@ -244,12 +244,31 @@ class RetrievalModel(tfrs.Model):
         )
 
     def all_item_embeddings(self, batch_size: int = 1024) -> np.ndarray:
-        """Embeddings of every catalog row (row 0 is the padding item)."""
+        """Embeddings of every catalog row (row 0 is the padding item). Computed once per state
+        of the item side's weights: the stages of a run (evaluation, ranking, shop, index,
+        export) share them instead of running the item tower, and BERT in the fine-tuned
+        modes, over the catalog again. The returned array is read-only."""
+        state = self._item_weights_state()
+        cached = getattr(self, "_item_embeddings_cache", None)
+        if cached is not None and cached[0] == state:
+            return cached[1]
         out = []
         for start in range(0, self.num_items, batch_size):
             idx = tf.range(start, min(start + batch_size, self.num_items), dtype=tf.int64)
             out.append(self.item_embeddings(idx).numpy())
-        return np.concatenate(out, axis=0)
+        embeddings = np.concatenate(out, axis=0)
+        embeddings.setflags(write=False)
+        # a plain attribute, outside Keras tracking and checkpoints
+        object.__setattr__(self, "_item_embeddings_cache", (state, embeddings))
+        return embeddings
+
+    def _item_weights_state(self) -> tuple:
+        """A fingerprint of every weight the item embeddings depend on (changes when training
+        or loading changes any of them)."""
+        weights = list(self.item_tower.weights)
+        if self.train_text:
+            weights += list(self.item_text_encoder.weights)
+        return tuple(float(tf.reduce_sum(tf.cast(w, tf.float64))) for w in weights)
 
 
 def build_retrieval_model(
