@@ -258,8 +258,9 @@ class RetrievalModel(tfrs.Model):
             out.append(self.item_embeddings(idx).numpy())
         embeddings = np.concatenate(out, axis=0)
         embeddings.setflags(write=False)
+        # keyed by the state after the run: a first call also builds the item tower's weights;
         # a plain attribute, outside Keras tracking and checkpoints
-        object.__setattr__(self, "_item_embeddings_cache", (state, embeddings))
+        object.__setattr__(self, "_item_embeddings_cache", (self._item_weights_state(), embeddings))
         return embeddings
 
     def _item_weights_state(self) -> tuple:
