@@ -120,3 +120,17 @@ def test_unknown_stage_is_refused_before_anything_runs(tmp_path):
     with pytest.raises(ConfigError, match=r"unknown stage\(s\) 'retreival'"):
         run_stages(cfg, ["data", "retreival"])
     assert not (tmp_path / "run" / "data").exists()
+
+
+def test_every_stage_the_config_accepts_can_run():
+    import typing
+
+    from tfrec.config import Config
+    from tfrec.pipeline import STAGES
+
+    accepted = typing.get_args(typing.get_args(typing.get_type_hints(Config)["stages"])[0])
+    assert set(accepted) == set(STAGES)
+    import importlib
+
+    for module, function in STAGES.values():
+        assert callable(getattr(importlib.import_module(module), function))

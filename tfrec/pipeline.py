@@ -14,9 +14,9 @@ data` works, and a killed stage restarts from its own backup.
 
 from __future__ import annotations
 
+import importlib
 import json
 import time
-import typing
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -146,53 +146,42 @@ def load_prepared(cfg: Config, run: RunDir):
 _PREPARED_MEMO: dict = {}
 
 
+def _stage_index(cfg: Config, run: RunDir) -> None:
+    from tfrec.index import build_index_for_run
+
+    build_index_for_run(cfg, run, echo=echo)
+
+
+# stage name -> (module, function(cfg, run)); the names are those `Config.stages` accepts
+STAGES: dict[str, tuple[str, str]] = {
+    "data": ("tfrec.pipeline", "stage_data"),
+    "retrieval": ("tfrec.retrieval_training", "train_retrieval"),
+    "ranking": ("tfrec.ranking_training", "train_ranking"),
+    "tune": ("tfrec.tuning", "run_tuning"),
+    "evaluate": ("tfrec.evaluation", "evaluate_run"),
+    "shop": ("tfrec.shop_evaluation", "evaluate_shop"),
+    "export": ("tfrec.export", "export_run"),
+    "index": ("tfrec.pipeline", "_stage_index"),
+}
+
+
 def run_stages(cfg: Config, stages: list[str] | None = None) -> None:
     """Run the configured stages in order, writing into the run directory."""
     run = RunDir(cfg.run_path)
     run.root.mkdir(parents=True, exist_ok=True)
     save_config(cfg, run.config)
     stages = [s.strip() for s in stages] if stages else list(cfg.stages)
-    known = typing.get_args(typing.get_args(typing.get_type_hints(Config)["stages"])[0])
-    unknown = [s for s in stages if s not in known]
+    unknown = [s for s in stages if s not in STAGES]
     if unknown:
         raise ConfigError(
-            f"unknown stage(s) {', '.join(map(repr, unknown))}; the stages are {', '.join(known)}"
+            f"unknown stage(s) {', '.join(map(repr, unknown))}; the stages are {', '.join(STAGES)}"
         )
     echo(f"tfrec run {cfg.name}: stages {', '.join(stages)} -> {run.root}")
     for stage in stages:
         t0 = time.time()
-        if stage == "data":
-            stage_data(cfg, run)
-        elif stage == "retrieval":
-            from tfrec.retrieval_training import train_retrieval
-
-            train_retrieval(cfg, run)
-        elif stage == "ranking":
-            from tfrec.ranking_training import train_ranking
-
-            train_ranking(cfg, run)
-        elif stage == "tune":
-            from tfrec.tuning import run_tuning
-
-            run_tuning(cfg, run)
-        elif stage == "evaluate":
-            from tfrec.evaluation import evaluate_run
-
-            evaluate_run(cfg, run)
-        elif stage == "shop":
-            from tfrec.shop_evaluation import evaluate_shop
-
-            evaluate_shop(cfg, run)
-        elif stage == "export":
-            from tfrec.export import export_run
-
-            export_run(cfg, run)
-        elif stage == "index":
-            from tfrec.index import build_index_for_run
-
-            build_index_for_run(cfg, run, echo=echo)
-        else:
-            raise ValueError(f"unknown stage {stage!r}")
+        module, function = STAGES[stage]
+        # imported when run: a stage's dependencies (BERT, ScaNN, Keras Tuner) load only if used
+        getattr(importlib.import_module(module), function)(cfg, run)
         echo(f"[{stage}] done in {time.time() - t0:.1f} s")
     if run.report.exists():
         from tfrec.evaluation import link_report_pages
