@@ -416,26 +416,10 @@ def _map_columns(
             problems, header=f"{file}: columns do not fit the {table_schema.name} table"
         )
     df = df.rename(columns=renamed_from)
-    missing = [c for c in table_schema.required if c not in df.columns]
-    if missing:
-        raise DataValidationError(
-            [
-                Violation(
-                    file,
-                    None,
-                    c,
-                    "missing_column",
-                    None,
-                    f"required {table_schema.name} column {c!r} is not in the file "
-                    f"(columns there: {listing}; map a file column to it with `columns: {{{c}: ...}}`)",
-                )
-                for c in missing
-            ],
-            header=f"{file}: required columns missing",
-        )
-    if extra_columns is not None:
-        absent = [c for c in extra_columns if c not in df.columns]
-        if absent:
+
+    def require(columns, what: str, hint) -> None:
+        missing = [c for c in columns if c not in df.columns]
+        if missing:
             raise DataValidationError(
                 [
                     Violation(
@@ -444,12 +428,20 @@ def _map_columns(
                         c,
                         "missing_column",
                         None,
-                        f"declared feature column {c!r} is not in the file (columns there: {listing})",
+                        f"{what} column {c!r} is not in the file (columns there: {listing}{hint(c)})",
                     )
-                    for c in absent
+                    for c in missing
                 ],
-                header=f"{file}: declared columns missing",
+                header=f"{file}: {what} columns missing",
             )
+
+    require(
+        table_schema.required,
+        f"required {table_schema.name}",
+        lambda c: f"; map a file column to it with `columns: {{{c}: ...}}`",
+    )
+    if extra_columns is not None:
+        require(extra_columns, "declared feature", lambda c: "")
         keep = [c for c in df.columns if c in table_schema.names or c in extra_columns]
         df = df[keep]
     return df
