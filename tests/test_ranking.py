@@ -20,11 +20,14 @@ from tfrec.ranking import RankingModel, logistic_regression_config, ranking_thro
 from tfrec.ranking_training import (
     RankingFeatureBuilder,
     auc,
+    bootstrap_auc_difference,
+    bootstrap_interval,
     check_labels,
     gauc,
     load_ranking_model,
     make_dataset,
     ndcg_at,
+    ndcg_per_instance,
     save_ranking_model,
 )
 from tfrec.retrieval import build_retrieval_model
@@ -103,6 +106,8 @@ def small_ranker(builder, **overrides):
         numeric_stds=[float(feats[n].std()) or 1.0 for n in numeric],
         categorical_features=e.categorical_sizes,
         learning_rate=0.01,
+        num_items=len(c),
+        item_id_dim=4,
     )
     config.update(overrides)
     model = RankingModel(**config)
@@ -183,7 +188,7 @@ def test_missing_feature_at_serving_names_it(builder):
     _, feats, _ = frame_inputs(builder, "test")
     model = small_ranker(builder)
     model(feats)
-    for name in ("brand", "rating", "colour", "history_brand_share"):
+    for name in ("brand", "item_idx", "rating", "colour", "history_brand_share"):
         broken = {k: v for k, v in feats.items() if k != name}
         with pytest.raises(ValueError, match=f"missing: {name}"):
             model.serving_scores(broken)
@@ -238,6 +243,30 @@ def test_bad_constructor_arguments():
         RankingModel([2, 2, 2], 2, 2, structure="diagonal")
     with pytest.raises(ValueError, match="serving_position"):
         RankingModel([2, 2, 2], 2, 2, max_position=5, serving_position=9)
+    with pytest.raises(ValueError, match="num_items"):
+        RankingModel([2, 2, 2], 2, 2, item_id_dim=4)
+
+
+def test_item_id_embedding_is_learnt_and_unknown_ids_are_neutral(builder):
+    _, feats, labels = frame_inputs(builder)
+    model = small_ranker(builder)
+    untrained = model.item_id_embedding  # zeros before training: every item starts neutral
+    model(feats)
+    assert not np.any(untrained.embeddings.numpy())
+    model.fit(make_dataset(feats, labels, 64, True, 0), epochs=2, verbose=0)
+    table = model.item_id_embedding.embeddings.numpy()
+    shown = np.unique(feats["item_idx"])
+    assert np.abs(table[shown]).sum(axis=1).min() > 0  # every trained item moved
+    never = np.setdiff1d(np.arange(1, model.num_items), shown)
+    if len(never):
+        assert not np.any(table[never])  # items without impressions stay neutral
+    # ids past the table (items added after training) and negative ids score as padding
+    out_of_range = {**feats, "item_idx": np.full_like(feats["item_idx"], model.num_items + 7)}
+    negative = {**feats, "item_idx": np.full_like(feats["item_idx"], -3)}
+    padding = {**feats, "item_idx": np.zeros_like(feats["item_idx"])}
+    want = model(padding)["score"].numpy()
+    np.testing.assert_array_equal(model(out_of_range)["score"].numpy(), want)
+    np.testing.assert_array_equal(model(negative)["score"].numpy(), want)
 
 
 def test_metric_arithmetic():
@@ -254,6 +283,24 @@ def test_metric_arithmetic():
     assert ndcg_at([np.array([3.0, 1.0, 0.0])], 10) == 1.0
     assert ndcg_at([np.array([0.0, 3.0])], 10) == pytest.approx(1 / np.log2(3))
     assert np.isnan(ndcg_at([np.zeros(3)], 10))
+    ranked = np.array([[5, 6, 7], [7, 6, 5]])
+    per = ndcg_per_instance(ranked, [np.array([5]), np.array([5])], [np.ones(1), np.ones(1)], 10)
+    np.testing.assert_allclose(per, [1.0, 0.5])
+
+
+def test_bootstrap_intervals():
+    lo, hi = bootstrap_interval(np.r_[np.zeros(50), np.ones(50)], reps=500, seed=0)
+    assert lo < 0.5 < hi and hi - lo < 0.3
+    assert bootstrap_interval(np.full(20, 0.25)) == (0.25, 0.25)
+    assert all(np.isnan(bootstrap_interval(np.array([]))))
+    # identical scores: no difference, and no spread; a better score: an interval above 0
+    rng = np.random.default_rng(0)
+    groups = np.repeat(np.arange(200), 5)
+    y = (rng.random(1000) < 0.3).astype(float)
+    noise = rng.normal(size=1000)
+    assert bootstrap_auc_difference(y, noise, noise, groups, reps=50) == (0.0, 0.0, 0.0)
+    diff, lo, hi = bootstrap_auc_difference(y, y + noise, noise, groups, reps=50)
+    assert 0 < lo <= diff <= hi
 
 
 def test_throughput_is_measured(builder):

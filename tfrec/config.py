@@ -255,6 +255,8 @@ class RankingConfig:
     deep_layers: list[int] = param(default_factory=lambda: [128, 64], ge=1)
     structure: Literal["stacked", "parallel"] = "parallel"
     feature_dim: int = param(16, ge=1)
+    # a learnt per-item embedding of this size (0 = none): what the text towers cannot see
+    item_id_embedding_dim: int = param(16, ge=0)
     # positions above this share one bucket; every candidate is scored at serving_position
     max_position: int = param(20, ge=1)
     serving_position: int = param(1, ge=1)
@@ -270,8 +272,9 @@ class RankingConfig:
     # extra features: an events column (read from the impression's row) or an items column
     extra_features: dict[str, Literal["numeric", "categorical"]] = param(default_factory=dict)
     # per training search, this many retrieval candidates it did not show are added as
-    # negatives in position bucket 0, "retrieved, not shown" (0 = train on shown items only)
-    unshown_negatives: int = param(5, ge=0)
+    # negatives in position bucket 0, "retrieved, not shown" (0 = train on shown items only:
+    # an item never shown was never examined, so its missing click says little)
+    unshown_negatives: int = param(0, ge=0)
     # candidates retrieved per search (unshown negatives, end-to-end evaluation)
     candidates: int = param(100, ge=10)
     # cap on evaluated held-out searches (0 = all)

@@ -817,6 +817,7 @@ class RankerServingModule(tf.Module):
         feats = {
             "query_embedding": q_emb,
             "item_embedding": i_emb,
+            "item_idx": item,
             "hour": tf.cast(hour, tf.int64),
             "position": tf.cast(position, tf.int64),
             **self._history_features(hist, item),
@@ -943,7 +944,7 @@ def export_ranker(
         np.zeros(1, np.int64),
         np.zeros((1, 1), np.int64),
     )
-    skip = {"query_embedding", "item_embedding", "hour", *HISTORY_FEATURES}
+    skip = {"query_embedding", "item_embedding", "item_idx", "hour", *HISTORY_FEATURES}
     item_features = {k: v for k, v in every.items() if k not in skip}
     c = data.catalog
     catalog_features = {

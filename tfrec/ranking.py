@@ -5,7 +5,10 @@
 - `query_embedding` [B, D] and `item_embedding` [B, D]: the outputs of the trained retrieval
   model's query/user tower and item tower (frozen; embeddings enter as features), and their dot
   product, computed inside the model;
-- item features: `category` [B, 3] (one index per taxonomy level), `brand` [B], `price_bucket` [B];
+- item features: `category` [B, 3] (one index per taxonomy level), `brand` [B], `price_bucket` [B]
+  and, when `item_id_dim` > 0, `item_idx` [B] (the catalog row): a learnt per-item embedding
+  that carries what the text towers cannot see, such as how attractive an item's picture and
+  offer are (rows of items the ranker never saw, and ids past the table, stay at zero: neutral);
 - context features: `hour` [B] (0-23) and `position` [B] (1-based rank the item was shown at);
 - config-declared extras: numeric ones (standardised with training mean and std) and
   categorical ones (indices of a training vocabulary, 0 = unknown).
@@ -57,8 +60,12 @@ class RankingModel(tfrs.Model):
     that enters only through a separate additive logit of the click head (a "shallow tower", as
     in PAL and YouTube's 2019 ranker), so the cross/deep part learns attractiveness without
     being credited for the slot. Position 0 is its own bucket, "retrieved but not shown", for
-    the unshown retrieval candidates that training adds as negatives: their non-clicks say
-    nothing about the top slot, so they must not drag down the position-1 logit. At serving time position is fixed to `serving_position` (1)
+    the unshown retrieval candidates that training can add as negatives (`unshown_negatives`,
+    off by default): they must not drag down the position-1 logit, and as an unshown item was
+    never examined, that bucket's logit learns "never clicked" and leaves the network little
+    to learn from them; the order among candidates that retrieval brings but the logs never
+    showed comes instead from the retrieval logit in the serving score. At serving time
+    position is fixed to `serving_position` (1)
     for every candidate: the position logit is then the same constant for all candidates, the
     order comes from attractiveness alone, and the probabilities read as "if shown on top".
     This was chosen over inverse propensity weighting because IPW needs propensities estimated
@@ -99,6 +106,9 @@ class RankingModel(tfrs.Model):
         learning_rate: float. Adam learning rate (used by `compile_default`). Defaults to 1e-3.
         retrieval_weight: float. `beta` in the serving score log(score) + beta * retrieval_logit
             (0 = the ranker's score alone; then `retrieval_logit` is not needed). Defaults to 0.0.
+        num_items: int. Catalog rows (row 0 = padding) of the `item_idx` feature. Defaults to 0.
+        item_id_dim: int. Size of the per-item embedding (0 = no `item_idx` feature). Needs
+            `num_items` > 0. Defaults to 0.
 
     Example:
 
@@ -144,6 +154,8 @@ class RankingModel(tfrs.Model):
         categorical_features: dict[str, int] | None = None,
         learning_rate: float = 1e-3,
         retrieval_weight: float = 0.0,
+        num_items: int = 0,
+        item_id_dim: int = 0,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -183,6 +195,13 @@ class RankingModel(tfrs.Model):
                 f"`numeric_means` and `numeric_stds` need one value per numeric feature ({n})"
             )
         self.categorical_features = dict(categorical_features or {})
+        if item_id_dim < 0 or (item_id_dim and num_items < 1):
+            raise ValueError(
+                "`item_id_dim` > 0 needs `num_items` >= 1. Received: "
+                f"item_id_dim={item_id_dim}, num_items={num_items}"
+            )
+        self.num_items = int(num_items)
+        self.item_id_dim = int(item_id_dim)
         self.learning_rate = learning_rate
         self.retrieval_weight = float(retrieval_weight)
 
@@ -194,6 +213,12 @@ class RankingModel(tfrs.Model):
         self.brand_embedding = emb(self.brand_vocab_size, feature_dim, name="brand")
         self.price_embedding = emb(self.num_price_buckets, feature_dim, name="price_bucket")
         self.hour_embedding = emb(24, feature_dim, name="hour")
+        # zeros: items without training impressions keep a neutral (all-zero) row
+        self.item_id_embedding = (
+            emb(self.num_items, self.item_id_dim, embeddings_initializer="zeros", name="item_id")
+            if self.item_id_dim
+            else None
+        )
         self.extra_embeddings = {
             name: emb(size, feature_dim, name=f"extra_{name}")
             for name, size in self.categorical_features.items()
@@ -236,7 +261,8 @@ class RankingModel(tfrs.Model):
     @property
     def required_features(self) -> list[str]:
         """Every feature `call` needs (besides `position`, which defaults at serving)."""
-        return [*BASE_FEATURES, *self.numeric_features, *self.categorical_features]
+        item = ["item_idx"] if self.item_id_embedding is not None else []
+        return [*BASE_FEATURES, *item, *self.numeric_features, *self.categorical_features]
 
     def check_features(self, features: dict) -> None:
         """Raise a ValueError naming every feature the model was trained with that is missing."""
@@ -262,6 +288,10 @@ class RankingModel(tfrs.Model):
         )
         hour = tf.clip_by_value(tf.cast(tf.reshape(features["hour"], [-1]), tf.int64), 0, 23)
         parts.append(self.hour_embedding(hour))
+        if self.item_id_embedding is not None:
+            idx = tf.cast(tf.reshape(features["item_idx"], [-1]), tf.int64)
+            idx = tf.where((idx < 0) | (idx >= self.num_items), tf.zeros_like(idx), idx)
+            parts.append(self.item_id_embedding(idx))
         for name, layer in self.extra_embeddings.items():
             idx = tf.cast(tf.reshape(features[name], [-1]), tf.int64)
             size = self.categorical_features[name]
@@ -396,6 +426,8 @@ class RankingModel(tfrs.Model):
             "categorical_features": self.categorical_features,
             "learning_rate": self.learning_rate,
             "retrieval_weight": self.retrieval_weight,
+            "num_items": self.num_items,
+            "item_id_dim": self.item_id_dim,
             "name": self.name,
         }
 
@@ -430,6 +462,8 @@ def random_candidates(model: RankingModel, n: int, dim: int, seed: int = 0) -> d
         "hour": np.full(n, 12, np.int64),
         "retrieval_logit": rng.normal(size=n).astype(np.float32),
     }
+    if model.item_id_dim:
+        feats["item_idx"] = rng.integers(0, model.num_items, n).astype(np.int64)
     for name in model.numeric_features:
         feats[name] = rng.normal(size=n).astype(np.float32)
     for name, size in model.categorical_features.items():

@@ -233,6 +233,7 @@ class RankingFeatureBuilder:
         feats = {
             "query_embedding": q_emb.astype(np.float32),
             "item_embedding": self.item_embeddings[item_idx].astype(np.float32),
+            "item_idx": np.asarray(item_idx, np.int64),
             "hour": hours.astype(np.int64),
             **item_feature_arrays(self.data, item_idx),
             **history_features(self.data, history, item_idx),
@@ -305,6 +306,8 @@ def ranking_model_config(
         "numeric_stds": stds,
         "categorical_features": extras.categorical_sizes if extras else {},
         "learning_rate": r.learning_rate,
+        "num_items": len(c),
+        "item_id_dim": r.item_id_embedding_dim,
         "name": "ranker",
     }
 
@@ -547,6 +550,66 @@ def gauc(labels: np.ndarray, scores: np.ndarray, groups: np.ndarray) -> float:
     return total / weight if weight else float("nan")
 
 
+def ndcg_per_instance(
+    ranked: np.ndarray, positives: list[np.ndarray], gains: list[np.ndarray], k: int
+) -> np.ndarray:
+    """NDCG@k of every instance (the per-instance terms `ranking_metrics` averages)."""
+    disc = 1.0 / np.log2(np.arange(2, k + 2))
+    out = np.zeros(len(positives))
+    for row, (pos, gain) in enumerate(zip(positives, gains)):
+        gain_of = dict(zip(np.asarray(pos).tolist(), np.asarray(gain, np.float64).tolist()))
+        hits = np.array([gain_of.get(int(i), 0.0) for i in ranked[row, :k]])
+        ideal = np.sort(np.asarray(gain, np.float64))[::-1][:k]
+        idcg = float((ideal * disc[: len(ideal)]).sum())
+        out[row] = float((hits * disc[: len(hits)]).sum()) / idcg if idcg > 0 else 0.0
+    return out
+
+
+def bootstrap_interval(values: np.ndarray, reps: int = 1000, seed: int = 0) -> tuple[float, float]:
+    """95% percentile-bootstrap interval of the mean of per-instance `values` (paired
+    differences: the instances are resampled with replacement, `reps` times)."""
+    values = np.asarray(values, np.float64)
+    if len(values) == 0:
+        return float("nan"), float("nan")
+    rng = np.random.default_rng(seed)
+    means = values[rng.integers(0, len(values), (reps, len(values)))].mean(axis=1)
+    lo, hi = np.percentile(means, [2.5, 97.5])
+    return float(lo), float(hi)
+
+
+def bootstrap_auc_difference(
+    labels: np.ndarray,
+    a: np.ndarray,
+    b: np.ndarray,
+    groups: np.ndarray,
+    reps: int = 200,
+    seed: int = 0,
+) -> tuple[float, float, float]:
+    """AUC(a) - AUC(b) on the same rows, and its 95% interval from a paired cluster bootstrap:
+    whole groups (searches) are resampled with replacement, so rows of one search stay
+    together (their clicks are not independent)."""
+    labels = np.asarray(labels) > 0
+    diff = auc(labels, a) - auc(labels, b)
+    codes, inverse = np.unique(np.asarray(groups), return_inverse=True)
+    order = np.argsort(inverse, kind="stable")
+    starts = np.searchsorted(inverse[order], np.arange(len(codes)))
+    sizes = np.diff(np.append(starts, len(order)))
+    rng = np.random.default_rng(seed)
+    diffs = []
+    for _ in range(reps):
+        pick = rng.integers(0, len(codes), len(codes))
+        rows = order[np.repeat(starts[pick], sizes[pick]) + _ragged_offsets(sizes[pick])]
+        diffs.append(auc(labels[rows], a[rows]) - auc(labels[rows], b[rows]))
+    lo, hi = np.nanpercentile(diffs, [2.5, 97.5])
+    return float(diff), float(lo), float(hi)
+
+
+def _ragged_offsets(sizes: np.ndarray) -> np.ndarray:
+    """[0..s0-1, 0..s1-1, ...] for group sizes s."""
+    ends = np.cumsum(sizes)
+    return np.arange(ends[-1] if len(ends) else 0) - np.repeat(ends - sizes, sizes)
+
+
 def calibration_bins(labels: np.ndarray, probs: np.ndarray, bins: int = 10) -> pd.DataFrame:
     """Mean predicted vs observed rate in quantile bins of the prediction."""
     frame = pd.DataFrame({"y": labels, "p": probs})
@@ -724,9 +787,11 @@ def end_to_end_table(
     bought = [(p[g >= 3], g[g >= 3]) for p, g in zip(positives, gains)]
     rows_p = [i for i, (p, _) in enumerate(bought) if len(p)]
     rows = []
+    per_search: dict[str, dict[str, np.ndarray]] = {}
     for name, ranked in orders.items():
         m = ranking_metrics(ranked, positives, gains, [10])
         row = {"order": name, "NDCG@10": m["ndcg@10"], "Recall@10": m["recall@10"], "MRR": m["mrr"]}
+        per_search[name] = {"NDCG@10": ndcg_per_instance(ranked, positives, gains, 10)}
         if rows_p:
             mp = ranking_metrics(
                 ranked[rows_p], [bought[i][0] for i in rows_p], [bought[i][1] for i in rows_p], [10]
@@ -738,6 +803,9 @@ def end_to_end_table(
                 for q, r in zip(test["query"], ranked)
             ]
             row["NDCG@10 (judged)"] = ndcg_at(rel, 10)
+            per_search[name]["NDCG@10 (judged)"] = np.array(
+                [ndcg_at([r], 10) for r in rel], np.float64
+            )
         rows.append(row)
     c = cfg.ranking.candidates
     table = pd.DataFrame(rows)
@@ -746,7 +814,53 @@ def end_to_end_table(
     ]
     table.attrs["purchase_searches"] = len(rows_p)
     table.attrs["fusion_weights"] = betas
+    table.attrs["per_search"] = per_search
     return table, len(test)
+
+
+def significance_table(
+    frame: pd.DataFrame, labels: dict, preds: dict[str, dict], e2e: pd.DataFrame, seed: int
+) -> pd.DataFrame:
+    """The comparisons the ranking stage is judged by, each as a difference with its 95%
+    paired-bootstrap interval over test searches: the ranker's click and purchase AUC minus the
+    logistic regression's (same impressions, logged position), and the NDCG@10 of retrieval
+    then the ranker's serving score minus retrieval alone and minus retrieval then the logistic
+    regression's serving score. An interval above 0 is a win beyond test-sample noise (it does
+    not cover the spread between training seeds)."""
+    groups = frame["search_id"].to_numpy()
+    ranker, lr = preds["ranker"], preds["logistic regression"]
+    rows = []
+    for label in ("click", "purchase"):
+        d, lo, hi = bootstrap_auc_difference(
+            labels[label], ranker[label], lr[label], groups, seed=seed
+        )
+        rows.append(
+            {
+                "comparison": f"{label} AUC: ranker - logistic regression",
+                "difference": d,
+                "95% low": lo,
+                "95% high": hi,
+            }
+        )
+    per_search = e2e.attrs.get("per_search", {})
+    names = list(per_search)
+    serving = [n for n in names if "serving score" in n]
+    if per_search and len(serving) == 2:
+        base, ranked, lr_name = names[0], serving[0], serving[1]
+        for metric in per_search[base]:
+            for other, what in ((base, "retrieval alone"), (lr_name, "retrieval + LR")):
+                diff = per_search[ranked][metric] - per_search[other][metric]
+                diff = diff[~np.isnan(diff)]
+                lo, hi = bootstrap_interval(diff, seed=seed)
+                rows.append(
+                    {
+                        "comparison": f"{metric}: retrieval + ranker - {what}",
+                        "difference": float(diff.mean()) if len(diff) else float("nan"),
+                        "95% low": lo,
+                        "95% high": hi,
+                    }
+                )
+    return pd.DataFrame(rows)
 
 
 def _judgments(run: RunDir) -> dict | None:
@@ -840,6 +954,7 @@ def evaluate_ranking(
         {"ranker": model, "logistic regression": baseline},
         judged,
     )
+    sig = significance_table(frame, labels, preds_logged, e2e, cfg.seed)
     _print(f"test impressions ({len(frame)}): click and purchase prediction", cls)
     _print("position effect: shown items of each test search re-ordered", pos_table)
     if n_searches:
@@ -850,6 +965,11 @@ def evaluate_ranking(
             f"{e2e.attrs['recall_at_candidates']:.4f}), re-ranked at position 1",
             e2e,
         )
+    _print(
+        "the ranker against its baselines: differences with 95% paired-bootstrap intervals "
+        "over test searches",
+        sig,
+    )
     calib = {
         "ranker": calibration_bins(labels["click"], preds_logged["ranker"]["click"]),
         "logistic regression": calibration_bins(
@@ -864,6 +984,7 @@ def evaluate_ranking(
             f"{model.purchase_score_weight}",
             "classification": cls.to_dict(orient="records"),
             "position_effect": pos_table.to_dict(orient="records"),
+            "significance": sig.to_dict(orient="records"),
             "end_to_end": {
                 "searches": n_searches,
                 "candidates": cfg.ranking.candidates,
@@ -876,13 +997,13 @@ def evaluate_ranking(
     }
     run.metrics.parent.mkdir(parents=True, exist_ok=True)
     save_metrics(run.metrics, metrics)
-    path = write_ranking_report(cfg, run, cls, pos_table, e2e, n_searches, calib)
+    path = write_ranking_report(cfg, run, cls, pos_table, e2e, n_searches, calib, sig)
     echo(f"[ranking] metrics in {run.metrics}, report in {path}")
     return metrics
 
 
-def write_ranking_report(cfg, run, cls, pos_table, e2e, n_searches, calib) -> Path:
-    """report/ranking.html: the three tables and the calibration plot."""
+def write_ranking_report(cfg, run, cls, pos_table, e2e, n_searches, calib, sig) -> Path:
+    """report/ranking.html: the tables and the calibration plot."""
 
     def table(t: pd.DataFrame) -> str:
         return t.to_html(index=False, float_format=lambda v: f"{v:.4f}", border=0)
@@ -927,6 +1048,15 @@ def write_ranking_report(cfg, run, cls, pos_table, e2e, n_searches, calib) -> Pa
             + "</p>",
             table(e2e),
         ]
+    if not sig.empty:
+        parts += [
+            "<h2>The ranker against its baselines, with 95% intervals</h2>",
+            "<p>Differences on the test set with 95% paired-bootstrap intervals over test "
+            "searches (AUC: searches resampled as clusters). An interval above 0 is a win beyond "
+            "the noise of the test sample; it does not cover the spread between training seeds."
+            "</p>",
+            table(sig),
+        ]
     parts.append("</body></html>")
     run.report.mkdir(parents=True, exist_ok=True)
     path = run.report / "ranking.html"
@@ -967,6 +1097,8 @@ def ranking_benchmark(cfg: Config, sizes: tuple[int, ...] = (100, 500, 1000)) ->
             "structure": r.structure,
             "max_position": r.max_position,
             "serving_position": r.serving_position,
+            "num_items": 2001,
+            "item_id_dim": r.item_id_embedding_dim,
         }
         ranker = RankingModel.from_config(config)
         baseline = RankingModel.from_config(logistic_regression_config(ranker.get_config()))

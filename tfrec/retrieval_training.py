@@ -232,7 +232,9 @@ def train_retrieval(cfg: Config, run: RunDir, data: PreparedData | None = None) 
         extra_first=[ValidationRecall(data, k=100)],
     )
     t0 = time.time()
-    history = model.fit(train, epochs=r.epochs, callbacks=callbacks, verbose=cfg.training.fit_verbose)
+    history = model.fit(
+        train, epochs=r.epochs, callbacks=callbacks, verbose=cfg.training.fit_verbose
+    )
     seconds = time.time() - t0
     save_retrieval_model(model, out)
     best = max(history.history.get(VAL_METRIC, [0.0]))
