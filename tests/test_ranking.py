@@ -16,6 +16,7 @@ from tfrec.data.ranking_examples import (
     ranking_frame,
     ranking_queries,
 )
+from tfrec.evaluation import ranking_metrics
 from tfrec.ranking import RankingModel, logistic_regression_config, ranking_throughput
 from tfrec.ranking_training import (
     RankingFeatureBuilder,
@@ -29,6 +30,7 @@ from tfrec.ranking_training import (
     ndcg_at,
     ndcg_per_instance,
     save_ranking_model,
+    significance_table,
 )
 from tfrec.retrieval import build_retrieval_model
 
@@ -286,6 +288,13 @@ def test_metric_arithmetic():
     ranked = np.array([[5, 6, 7], [7, 6, 5]])
     per = ndcg_per_instance(ranked, [np.array([5]), np.array([5])], [np.ones(1), np.ones(1)], 10)
     np.testing.assert_allclose(per, [1.0, 0.5])
+    # the per-search terms average to the NDCG of `ranking_metrics`
+    rng = np.random.default_rng(0)
+    ranked = np.stack([rng.permutation(30) for _ in range(20)])
+    positives = [rng.choice(30, size=3, replace=False) for _ in range(20)]
+    gains = [rng.integers(1, 4, size=3).astype(float) for _ in range(20)]
+    want = ranking_metrics(ranked, positives, gains, [10])["ndcg@10"]
+    assert ndcg_per_instance(ranked, positives, gains, 10).mean() == pytest.approx(want)
 
 
 def test_bootstrap_intervals():
@@ -385,3 +394,35 @@ def test_ranking_uses_the_shared_training_callbacks(tmp_path):
     ]
     assert cbs[1].monitor == "val_click_auc" and cbs[1].patience == 2
     assert isinstance(cbs[4], ResumeReporter) and cbs[4].stage == "ranking"
+
+
+def test_significance_table_names_each_comparison():
+    rng = np.random.default_rng(0)
+    n = 400
+    frame = pd.DataFrame({"search_id": np.repeat(np.arange(80), 5)})
+    labels = {"click": (rng.random(n) < 0.3).astype(float)}
+    labels["purchase"] = labels["click"] * (rng.random(n) < 0.5)
+    noise = rng.normal(size=n)
+    preds = {
+        "ranker": {"click": labels["click"] + noise, "purchase": labels["purchase"] + noise},
+        "logistic regression": {"click": noise, "purchase": noise},
+    }
+    e2e = pd.DataFrame({"order": ["x"]})
+    better, worse = np.full(50, 0.6), np.full(50, 0.5)
+    e2e.attrs["per_search"] = {
+        "retrieval only": {"NDCG@10": worse},
+        "retrieval + ranker score alone": {"NDCG@10": worse},
+        "retrieval + ranker serving score (beta 1 from val)": {"NDCG@10": better},
+        "retrieval + logistic regression serving score (beta 2 from val)": {"NDCG@10": worse},
+    }
+    table = significance_table(frame, labels, preds, e2e, seed=0)
+    assert list(table["comparison"]) == [
+        "click AUC: ranker - logistic regression",
+        "purchase AUC: ranker - logistic regression",
+        "NDCG@10: retrieval + ranker - retrieval alone",
+        "NDCG@10: retrieval + ranker - retrieval + LR",
+    ]
+    assert (table["95% low"] > 0).all()
+    np.testing.assert_allclose(table["difference"].iloc[2:], [0.1, 0.1])
+    # without the end-to-end table only the AUC rows remain
+    assert len(significance_table(frame, labels, preds, pd.DataFrame(), seed=0)) == 2

@@ -843,10 +843,14 @@ def significance_table(
             }
         )
     per_search = e2e.attrs.get("per_search", {})
-    names = list(per_search)
-    serving = [n for n in names if "serving score" in n]
-    if per_search and len(serving) == 2:
-        base, ranked, lr_name = names[0], serving[0], serving[1]
+
+    def order(prefix: str) -> str | None:
+        return next((n for n in per_search if n.startswith(prefix)), None)
+
+    base = order("retrieval only")
+    ranked = order("retrieval + ranker serving score")
+    lr_name = order("retrieval + logistic regression serving score")
+    if base and ranked and lr_name:
         for metric in per_search[base]:
             for other, what in ((base, "retrieval alone"), (lr_name, "retrieval + LR")):
                 diff = per_search[ranked][metric] - per_search[other][metric]
