@@ -268,6 +268,21 @@ def make_dataset(feats: dict, labels: dict, batch_size: int, shuffle: bool, seed
 # ------------------------------------------------------------------------------------------------
 
 
+def architecture_config(r) -> dict:
+    """The `RankingModel` arguments that come straight from `RankingConfig` `r` (the layers'
+    shapes and the position handling), shared by the trained ranker and the benchmark."""
+    return {
+        "feature_dim": r.feature_dim,
+        "cross_layers": r.cross_layers,
+        "projection_dim": r.projection_dim,
+        "deep_layers": list(r.deep_layers),
+        "structure": r.structure,
+        "max_position": r.max_position,
+        "serving_position": r.serving_position,
+        "item_id_dim": r.item_id_embedding_dim,
+    }
+
+
 def ranking_model_config(
     cfg: Config,
     data: PreparedData,
@@ -289,13 +304,7 @@ def ranking_model_config(
         "category_vocab_sizes": [len(v) for v in c.category_vocabs],
         "brand_vocab_size": len(c.brand_vocab),
         "num_price_buckets": len(c.price_boundaries) + 2,
-        "feature_dim": r.feature_dim,
-        "cross_layers": r.cross_layers,
-        "projection_dim": r.projection_dim,
-        "deep_layers": list(r.deep_layers),
-        "structure": r.structure,
-        "max_position": r.max_position,
-        "serving_position": r.serving_position,
+        **architecture_config(r),
         "purchase_head": purchase_head,
         "click_loss_weight": r.click_loss_weight,
         "purchase_loss_weight": r.purchase_loss_weight,
@@ -307,7 +316,6 @@ def ranking_model_config(
         "categorical_features": extras.categorical_sizes if extras else {},
         "learning_rate": r.learning_rate,
         "num_items": len(c),
-        "item_id_dim": r.item_id_embedding_dim,
         "name": "ranker",
     }
 
@@ -554,15 +562,9 @@ def ndcg_per_instance(
     ranked: np.ndarray, positives: list[np.ndarray], gains: list[np.ndarray], k: int
 ) -> np.ndarray:
     """NDCG@k of every instance (the per-instance terms `ranking_metrics` averages)."""
-    disc = 1.0 / np.log2(np.arange(2, k + 2))
-    out = np.zeros(len(positives))
-    for row, (pos, gain) in enumerate(zip(positives, gains)):
-        gain_of = dict(zip(np.asarray(pos).tolist(), np.asarray(gain, np.float64).tolist()))
-        hits = np.array([gain_of.get(int(i), 0.0) for i in ranked[row, :k]])
-        ideal = np.sort(np.asarray(gain, np.float64))[::-1][:k]
-        idcg = float((ideal * disc[: len(ideal)]).sum())
-        out[row] = float((hits * disc[: len(hits)]).sum()) / idcg if idcg > 0 else 0.0
-    return out
+    from tfrec.evaluation import per_instance_metrics
+
+    return per_instance_metrics(ranked, positives, gains, [k])[f"ndcg@{k}"]
 
 
 def bootstrap_interval(values: np.ndarray, reps: int = 1000, seed: int = 0) -> tuple[float, float]:
@@ -1089,20 +1091,12 @@ def ranking_benchmark(cfg: Config, sizes: tuple[int, ...] = (100, 500, 1000)) ->
         baseline, _ = load_ranking_model(out_dir / "baseline")
         source = f"trained models in {out_dir}"
     else:
-        r = cfg.ranking
         config = {
             "category_vocab_sizes": [11, 24, 56],
             "brand_vocab_size": 120,
             "num_price_buckets": cfg.retrieval.price_buckets + 2,
-            "feature_dim": r.feature_dim,
-            "cross_layers": r.cross_layers,
-            "projection_dim": r.projection_dim,
-            "deep_layers": list(r.deep_layers),
-            "structure": r.structure,
-            "max_position": r.max_position,
-            "serving_position": r.serving_position,
             "num_items": 2001,
-            "item_id_dim": r.item_id_embedding_dim,
+            **architecture_config(cfg.ranking),
         }
         ranker = RankingModel.from_config(config)
         baseline = RankingModel.from_config(logistic_regression_config(ranker.get_config()))
