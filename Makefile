@@ -28,12 +28,12 @@ test-fast: setup
 	$(BIN)/python -m pytest -q -m "not slow" tests
 
 lint: setup
-	$(BIN)/ruff check tfrec serving tests
-	$(BIN)/ruff format --check tfrec serving tests
+	$(BIN)/ruff check tfrec tests
+	$(BIN)/ruff format --check tfrec tests
 
 format: setup
-	$(BIN)/ruff format tfrec serving tests
-	$(BIN)/ruff check --fix tfrec serving tests
+	$(BIN)/ruff format tfrec tests
+	$(BIN)/ruff check --fix tfrec tests
 
 bench: setup
 	$(BIN)/tfrec bench $(CONFIG)

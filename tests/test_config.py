@@ -114,7 +114,7 @@ def test_range_rules_apply_to_mapping_values(tmp_path):
 
 
 def test_unknown_stage_is_refused_before_anything_runs(tmp_path):
-    from tfrec.pipeline import run_stages
+    from tfrec.stages import run_stages
 
     cfg = load_config(write(tmp_path, f"run_dir: {tmp_path / 'run'}\n"))
     with pytest.raises(ConfigError, match=r"unknown stage\(s\) 'retreival'"):
@@ -126,7 +126,7 @@ def test_every_stage_the_config_accepts_can_run():
     import typing
 
     from tfrec.config import Config
-    from tfrec.pipeline import STAGES
+    from tfrec.stages import STAGES
 
     accepted = typing.get_args(typing.get_args(typing.get_type_hints(Config)["stages"])[0])
     assert set(accepted) == set(STAGES)

@@ -1,7 +1,9 @@
 import numpy as np
 import pytest
 
-from tfrec.evaluation import BM25, ranking_metrics, top_k
+from tfrec.evaluation.lexical import BM25
+from tfrec.evaluation.metrics import ranking_metrics
+from tfrec.core.topk import top_k
 
 
 def test_top_k_orders_and_excludes():
@@ -32,7 +34,7 @@ def test_bm25_prefers_matching_documents():
 
 
 def test_report_pages_link_to_each_other(tmp_path):
-    from tfrec.evaluation import link_report_pages
+    from tfrec.report.links import link_report_pages
 
     (tmp_path / "index.html").write_text("<html><body><h1>a</h1></body></html>")
     (tmp_path / "shop.html").write_text("<html><body><h1>b</h1></body></html>")

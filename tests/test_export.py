@@ -6,7 +6,7 @@ import pytest
 import tensorflow as tf
 from tiny_run import make_tiny_run
 
-from tfrec.export import (
+from tfrec.export.retrieval import (
     RetrievalServingModule,
     custom_op_types,
     export_model,
@@ -140,8 +140,8 @@ def with_extras(tmp_path_factory, tiny_bert_dir):
 def test_item_encoder_takes_config_declared_extra_features(with_extras, tmp_path):
     import pandas as pd
 
-    from serving.models import load_version as serve_version
-    from tfrec.export import example_inputs, extra_item_inputs, run_numeric_stats
+    from tfrec.serving.models import load_version as serve_version
+    from tfrec.export.retrieval import example_inputs, extra_item_inputs, run_numeric_stats
 
     cfg, run, data, model, index = with_extras
     items = pd.read_parquet(run.clean / "items.parquet")
@@ -201,7 +201,7 @@ def test_item_encoder_takes_config_declared_extra_features(with_extras, tmp_path
 
 
 def test_extra_feature_names_are_made_valid_and_clashes_named():
-    from tfrec.export import extra_item_inputs
+    from tfrec.export.retrieval import extra_item_inputs
 
     got = extra_item_inputs({"categorical": ["size (EU)"], "numeric": ["_weight"]})
     assert [e.name for e in got] == ["size__EU_", "x_weight"]
@@ -216,7 +216,7 @@ def test_extra_feature_names_are_made_valid_and_clashes_named():
 def exported_ranker(exported):
     from tiny_run import make_tiny_ranker
 
-    from tfrec.export import export_ranker
+    from tfrec.export.retrieval import export_ranker
 
     cfg, run, data, model, index, _ = exported
     ranker = make_tiny_ranker(cfg, run, data, model)
@@ -225,8 +225,8 @@ def exported_ranker(exported):
 
 def test_ranker_export_scores_equal_in_process_serving_scores(exported, exported_ranker):
     from tfrec.data.ranking_examples import ranking_queries
-    from tfrec.export import reference_ranker_scores
-    from tfrec.ranking_training import RankingFeatureBuilder
+    from tfrec.export.retrieval import reference_ranker_scores
+    from tfrec.training.ranking import RankingFeatureBuilder
 
     cfg, run, data, model, *_ = exported
     ranker, path = exported_ranker
@@ -269,8 +269,8 @@ def test_ranker_export_scores_equal_in_process_serving_scores(exported, exported
 
 
 def test_ranker_export_skipped_without_a_trained_ranker(exported, tmp_path, capsys):
-    from tfrec.export import export_ranker
-    from tfrec.pipeline import RunDir
+    from tfrec.export.retrieval import export_ranker
+    from tfrec.core.rundir import RunDir
 
     cfg, run, data, model, index, _ = exported
     empty = RunDir(tmp_path / "run")

@@ -6,7 +6,7 @@ import pytest
 import tensorflow as tf
 
 from tfrec.config import IndexConfig
-from tfrec.index import (
+from tfrec.index.scann_index import (
     ItemIndex,
     choose_params,
     exact_top_k,
@@ -63,7 +63,7 @@ def test_bad_input():
 
 
 def test_index_benchmark_reaches_each_target_or_searches_every_leaf():
-    from tfrec.index import index_benchmark
+    from tfrec.index.scann_index import index_benchmark
 
     out = index_benchmark(
         [3000], dim=8, targets=(0.8, 0.95), num_queries=50, max_seconds=0.05, echo=lambda m: None
@@ -86,8 +86,8 @@ def tiny_run(tmp_path_factory, tiny_bert_dir):
 def test_index_add_embeds_new_items_from_text_and_eval_measures_them(tiny_run, tmp_path):
     import pandas as pd
 
-    from tfrec.export import RetrievalServingModule
-    from tfrec.index import add_items_for_run, eval_index_for_run, index_dir
+    from tfrec.export.retrieval import RetrievalServingModule
+    from tfrec.index.scann_index import add_items_for_run, eval_index_for_run, index_dir
 
     cfg, run, data, model, _ = tiny_run
     new = pd.DataFrame(
@@ -136,7 +136,7 @@ def test_index_add_rejects_bad_items_naming_the_file(tiny_run, tmp_path):
     import pandas as pd
 
     from tfrec.data.validation import DataValidationError
-    from tfrec.index import add_items_for_run
+    from tfrec.index.scann_index import add_items_for_run
 
     cfg, run, *_ = tiny_run
     path = tmp_path / "bad.csv"
@@ -148,7 +148,7 @@ def test_index_add_rejects_bad_items_naming_the_file(tiny_run, tmp_path):
 
 
 def test_recall_counts_tied_neighbours():
-    from tfrec.index import recall_against
+    from tfrec.index.scann_index import recall_against
 
     db = np.array([[1, 0], [1, 0], [0, 1], [0.5, 0.5]], np.float32)  # items 0 and 1 tie
     q = np.array([[1, 0]], np.float32)

@@ -16,9 +16,9 @@ from tfrec.data.ranking_examples import (
     ranking_frame,
     ranking_queries,
 )
-from tfrec.evaluation import ranking_metrics
-from tfrec.ranking import RankingModel, logistic_regression_config, ranking_throughput
-from tfrec.ranking_training import (
+from tfrec.evaluation.metrics import ranking_metrics
+from tfrec.models.ranking import RankingModel, logistic_regression_config, ranking_throughput
+from tfrec.training.ranking import (
     RankingFeatureBuilder,
     auc,
     bootstrap_auc_difference,
@@ -32,7 +32,7 @@ from tfrec.ranking_training import (
     save_ranking_model,
     significance_table,
 )
-from tfrec.retrieval import build_retrieval_model
+from tfrec.models.retrieval import build_retrieval_model
 
 SPLIT = SplitConfig(test_days=5, val_days=5)
 
@@ -379,7 +379,7 @@ def test_retrieval_weight_round_trips_through_save_load(builder, tmp_path):
 
 
 def test_ranking_uses_the_shared_training_callbacks(tmp_path):
-    from tfrec.retrieval_training import ResumeReporter, training_callbacks
+    from tfrec.training.callbacks import ResumeReporter, training_callbacks
 
     first = tf.keras.callbacks.Callback()
     cbs = training_callbacks(tmp_path, "val_click_auc", 2, 10, "ranking", extra_first=[first])

@@ -8,7 +8,7 @@ from tiny_shop import make_shop
 import tfrec  # noqa: F401
 from tfrec.config import Config, SplitConfig
 from tfrec.data.datasets import prepare_data, retrieval_dataset, retrieval_features
-from tfrec.retrieval import build_retrieval_model
+from tfrec.models.retrieval import build_retrieval_model
 
 
 @pytest.fixture(scope="module")
@@ -85,7 +85,7 @@ def test_unknown_user_without_history_or_query_gets_an_embedding(data):
 
 
 def test_bad_temperature():
-    from tfrec.retrieval import RetrievalModel
+    from tfrec.models.retrieval import RetrievalModel
 
     with pytest.raises(ValueError, match="temperature"):
         RetrievalModel(

@@ -13,7 +13,8 @@ from tiny_shop import make_shop
 
 import tfrec  # noqa: F401
 from tfrec.config import load_config
-from tfrec.pipeline import RunDir, load_prepared
+from tfrec.core.rundir import RunDir
+from tfrec.data.prepared import load_prepared
 
 
 @pytest.fixture(scope="module")
@@ -57,7 +58,7 @@ def tfrec_cmd(*args):
 
 
 def test_train_save_load_evaluate(shop_config):
-    from tfrec.retrieval_training import load_retrieval_model, train_retrieval
+    from tfrec.training.retrieval import load_retrieval_model, train_retrieval
 
     cfg = load_config(shop_config)
     subprocess.run(
@@ -73,7 +74,7 @@ def test_train_save_load_evaluate(shop_config):
     assert (run.retrieval / "training.json").exists()
     assert list((run.retrieval / "logs").rglob("events.out.tfevents*")), "no TensorBoard logs"
 
-    from tfrec.evaluation import evaluate_run
+    from tfrec.evaluation.retrieval import evaluate_run
 
     metrics = evaluate_run(cfg, run, data, again)
     feed = metrics["retrieval"]["feed"]["slices"]["all"]
@@ -148,7 +149,7 @@ def test_top_k_layers_mode_trains_only_the_top_bert_layer(shop_config, tmp_path,
     import tensorflow as tf
 
     from tfrec.data.datasets import retrieval_dataset
-    from tfrec.retrieval_training import _build_variables, build_model_for_run
+    from tfrec.training.retrieval import _build_variables, build_model_for_run
 
     cfg = load_config(shop_config)
     cfg.text.mode = "top_k_layers"
@@ -190,7 +191,7 @@ def test_tokenized_batches_give_the_same_query_embeddings_as_raw_strings(shop_co
     """Fine-tuned modes train on token ids made in tf.data (no strings on the device); they must
     embed queries exactly as the raw-string serving path does."""
     from tfrec.data.datasets import retrieval_dataset
-    from tfrec.retrieval_training import build_model_for_run
+    from tfrec.training.retrieval import build_model_for_run
 
     cfg = load_config(shop_config)
     cfg.text.mode = "top_k_layers"
@@ -220,20 +221,20 @@ def test_tokenized_batches_give_the_same_query_embeddings_as_raw_strings(shop_co
 def test_fine_tuned_mode_trains_end_to_end(shop_config, tmp_path):
     """`text.mode: full` through `train_retrieval`: tokenized batches, BERT weights change, the
     saved model reloads with identical item embeddings."""
-    from tfrec.retrieval_training import load_retrieval_model, train_retrieval
+    from tfrec.training.retrieval import load_retrieval_model, train_retrieval
 
     cfg = load_config(shop_config)
     cfg.text.mode = "full"
     cfg.retrieval.epochs = 1
     cfg.run_dir = str(tmp_path / "full")
     run = RunDir(cfg.run_path)
-    from tfrec.pipeline import stage_data
+    from tfrec.stages.data import stage_data
 
     stage_data(cfg, run)
     data = load_prepared(cfg, run)
     model = train_retrieval(cfg, run, data)
     assert model.train_text and model.item_tokens is not None
-    from tfrec.retrieval_training import make_text_encoder
+    from tfrec.text.frozen import make_text_encoder
 
     pretrained = make_text_encoder(cfg, mode="frozen")
     trained_w = model.text_encoder.bert.bert.encoder.layer[0].weights[0].numpy()

@@ -9,7 +9,7 @@ from tiny_run import make_tiny_run
 import tfrec  # noqa: F401
 from tfrec.cli import main
 from tfrec.config import save_config
-from tfrec.shop_evaluation import evaluate_shop, session_positions
+from tfrec.evaluation.shop import evaluate_shop, session_positions
 
 
 @pytest.fixture(scope="module")

@@ -31,7 +31,7 @@ from tfrec.config import (
     load_config,
     save_config,
 )
-from tfrec.pipeline import RunDir
+from tfrec.core.rundir import RunDir
 
 REPO = Path(__file__).resolve().parents[1]
 TFREC = [sys.executable, "-m", "tfrec.cli"]

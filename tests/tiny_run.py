@@ -11,10 +11,11 @@ from tiny_shop import make_shop
 import tfrec  # noqa: F401
 from tfrec.config import Config, SplitConfig
 from tfrec.data.datasets import prepare_data, retrieval_dataset
-from tfrec.index import ItemIndex
-from tfrec.pipeline import RunDir
-from tfrec.retrieval import build_retrieval_model
-from tfrec.retrieval_training import frozen_text_tables, make_text_encoder, save_retrieval_model
+from tfrec.index.scann_index import ItemIndex
+from tfrec.core.rundir import RunDir
+from tfrec.models.retrieval import build_retrieval_model
+from tfrec.text.frozen import frozen_text_tables, make_text_encoder
+from tfrec.training.retrieval import save_retrieval_model
 
 
 def tiny_config(root: Path, bert_dir: Path) -> Config:
@@ -70,8 +71,8 @@ def make_tiny_ranker(cfg, run, data, model, retrieval_weight: float = 0.5):
     import numpy as np
 
     from tfrec.data.ranking_examples import ranking_queries
-    from tfrec.ranking import RankingModel
-    from tfrec.ranking_training import (
+    from tfrec.models.ranking import RankingModel
+    from tfrec.training.ranking import (
         RankingFeatureBuilder,
         make_dataset,
         ranking_model_config,

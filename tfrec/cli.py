@@ -40,7 +40,7 @@ def _config(args):
 
 
 def cmd_run(args) -> int:
-    from tfrec.pipeline import run_stages
+    from tfrec.stages import run_stages
 
     cfg = _config(args)
     stages = args.stages.split(",") if args.stages else None
@@ -108,7 +108,7 @@ def cmd_validate(args) -> int:
 
 
 def cmd_train(args) -> int:
-    from tfrec.pipeline import run_stages
+    from tfrec.stages import run_stages
 
     cfg = _config(args)
     run_stages(cfg, [args.stage])
@@ -116,22 +116,22 @@ def cmd_train(args) -> int:
 
 
 def cmd_evaluate(args) -> int:
-    from tfrec.pipeline import run_stages
+    from tfrec.stages import run_stages
 
     run_stages(_config(args), ["evaluate"])
     return 0
 
 
 def cmd_export(args) -> int:
-    from tfrec.pipeline import run_stages
+    from tfrec.stages import run_stages
 
     run_stages(_config(args), ["export"])
     return 0
 
 
 def cmd_index(args) -> int:
-    from tfrec.index import add_items_for_run, build_index_for_run, eval_index_for_run
-    from tfrec.pipeline import RunDir
+    from tfrec.index.scann_index import add_items_for_run, build_index_for_run, eval_index_for_run
+    from tfrec.core.rundir import RunDir
 
     cfg = _config(args)
     run = RunDir(cfg.run_path)
@@ -143,7 +143,7 @@ def cmd_index(args) -> int:
             return 2
         add_items_for_run(cfg, run, args.items)
         if args.export:
-            from tfrec.export import export_run
+            from tfrec.export.retrieval import export_run
 
             export_run(cfg, run)
     else:
@@ -152,7 +152,7 @@ def cmd_index(args) -> int:
 
 
 def cmd_serve(args) -> int:
-    from serving.server import serve
+    from tfrec.serving.server import serve
 
     serve(
         args.run_dir,
@@ -165,7 +165,7 @@ def cmd_serve(args) -> int:
 
 
 def cmd_tune(args) -> int:
-    from tfrec.pipeline import run_stages
+    from tfrec.stages import run_stages
 
     run_stages(_config(args), ["tune"])
     return 0

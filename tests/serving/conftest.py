@@ -4,7 +4,7 @@ import pytest
 from tiny_run import make_tiny_run
 
 from tfrec.config import save_config
-from tfrec.export import export_model
+from tfrec.export.retrieval import export_model
 
 
 @pytest.fixture(scope="session")
@@ -18,7 +18,7 @@ def exported_run(tmp_path_factory, tiny_bert_dir):
 
 @pytest.fixture(scope="module")
 def app(exported_run):
-    from serving.server import ServingApp
+    from tfrec.serving.server import ServingApp
 
     cfg, run, *_ = exported_run
     cfg.serving.poll_seconds = 0.2

@@ -2,7 +2,7 @@
 loopback port and is always stopped; the load generator counts every request (no timings are
 asserted)."""
 
-from serving.benchmark import ServerProcess, load_level, percentiles, run_queries
+from tfrec.bench.serving import ServerProcess, load_level, percentiles, run_queries
 
 
 def test_server_process_and_load_level(exported_run):

@@ -9,8 +9,8 @@ import pytest
 from test_server import http
 from test_shop_endpoints import as_json, get
 
-from serving.server import ServingApp
-from tfrec.pipeline import RunDir
+from tfrec.serving.server import ServingApp
+from tfrec.core.rundir import RunDir
 from tfrec.shop import home_feed, search
 
 HOUR = 7
@@ -21,7 +21,7 @@ def ranked_app(exported_run, tmp_path_factory):
     """The tiny run copied, with a tiny trained ranker exported into it, served."""
     from tiny_run import make_tiny_ranker
 
-    from tfrec.export import export_ranker
+    from tfrec.export.retrieval import export_ranker
 
     cfg, run, data, model, index = exported_run
     root = tmp_path_factory.mktemp("ranked") / "run"
@@ -41,8 +41,8 @@ def ranked_app(exported_run, tmp_path_factory):
 def in_process_order(exported_run, ranker, ctx, candidates, query, user_id, session=()):
     """The candidates ordered by the in-process ranker's serving scores."""
     from tfrec.data.ranking_examples import ranking_queries
-    from tfrec.export import reference_ranker_scores
-    from tfrec.ranking_training import RankingFeatureBuilder
+    from tfrec.export.retrieval import reference_ranker_scores
+    from tfrec.training.ranking import RankingFeatureBuilder
 
     cfg, _, data, model, _ = exported_run
     history = [int(i) for i in ctx.user_histories.get(user_id or "", [])]

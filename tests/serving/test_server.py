@@ -11,7 +11,7 @@ import pytest
 import tensorflow as tf
 from tensorflow_serving.apis import get_model_metadata_pb2, predict_pb2, prediction_service_pb2_grpc
 
-from tfrec.export import reference_top_k
+from tfrec.export.retrieval import reference_top_k
 
 
 def http(app, method, path, body=None, headers=None, raw=None):

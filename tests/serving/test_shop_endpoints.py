@@ -13,8 +13,8 @@ import pytest
 from test_server import http
 from test_versions import wait_for
 
-from serving.pipeline import to_json
-from serving.server import ServingApp
+from tfrec.serving.pipeline import to_json
+from tfrec.serving.server import ServingApp
 from tfrec.shop import bundle, complementary_items, home_feed, search, similar_items
 from tfrec.shop.context import ModelQueryEncoder, normalise_rows
 
@@ -268,8 +268,8 @@ def test_live_add_needs_a_configured_api_key(app):
 def test_indexed_items_added_before_serving_are_in_the_context(exported_run, tmp_path):
     """`tfrec index add` + export: the new version's index holds the item; the server takes
     its vector from the index and its row from index/added_items.parquet."""
-    from serving.models import load_version
-    from serving.pipeline import ProductPipeline
+    from tfrec.serving.models import load_version
+    from tfrec.serving.pipeline import ProductPipeline
 
     cfg, run, *_ = exported_run
     root = tmp_path / "run"

@@ -8,7 +8,7 @@ import time
 import urllib.error
 import urllib.request
 
-from serving.server import ServingApp
+from tfrec.serving.server import ServingApp
 
 
 def search(port, key=None):

@@ -108,7 +108,7 @@ def tiny_model(tiny_data):
 
     from tfrec.config import Config
     from tfrec.data.datasets import retrieval_dataset
-    from tfrec.retrieval import build_retrieval_model
+    from tfrec.models.retrieval import build_retrieval_model
 
     cfg = Config()
     cfg.retrieval.embedding_dim = 16

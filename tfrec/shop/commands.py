@@ -17,7 +17,7 @@ def _split(value: str | None) -> list[str]:
 
 
 def load_context(cfg) -> ShopContext:
-    from tfrec.pipeline import RunDir
+    from tfrec.core.rundir import RunDir
 
     return ShopContext.from_run(cfg, RunDir(cfg.run_path), splits=None)
 

@@ -256,8 +256,9 @@ class ShopContext:
     def from_run(cls, cfg, run, data=None, model=None, splits=None) -> ShopContext:
         """A serving context of a trained run: its model, catalog and every event (`splits`
         None) or the training events only (`splits=("train",)`)."""
-        from tfrec.pipeline import load_prepared
-        from tfrec.retrieval_training import load_retrieval_model, make_text_encoder
+        from tfrec.data.prepared import load_prepared
+        from tfrec.training.retrieval import load_retrieval_model
+        from tfrec.text.frozen import make_text_encoder
 
         data = data or load_prepared(cfg, run)
         model = model or load_retrieval_model(cfg, run, data)

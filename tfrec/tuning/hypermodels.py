@@ -39,7 +39,7 @@ class ConfigHyperModel(kt.HyperModel):
     @property
     def data(self):
         if self._data is None:
-            from tfrec.pipeline import load_prepared
+            from tfrec.data.prepared import load_prepared
 
             self._data = load_prepared(self.cfg, self.run)
         return self._data
@@ -48,7 +48,7 @@ class ConfigHyperModel(kt.HyperModel):
     def strategy(self) -> tf.distribute.Strategy:
         """The config's strategy, made once per process (a TPU system is initialized once)."""
         if self._strategy is None:
-            from tfrec.distribute import get_strategy
+            from tfrec.core.distribute import get_strategy
 
             self._strategy = get_strategy(self.cfg.training)
         return self._strategy
@@ -114,7 +114,7 @@ class RetrievalHyperModel(ConfigHyperModel):
         return int(m.group(1)) if m else 100
 
     def build_for_config(self, cfg: Config):
-        from tfrec.retrieval_training import build_model_for_run
+        from tfrec.training.retrieval import build_model_for_run
 
         return build_model_for_run(cfg, self.data, self.strategy)
 
@@ -138,7 +138,7 @@ class RetrievalHyperModel(ConfigHyperModel):
         model.load_weights(weights).expect_partial()
 
     def fit(self, hp, model, *args, cfg: Config | None = None, callbacks=(), **kwargs):
-        from tfrec.retrieval_training import ValidationRecall
+        from tfrec.evaluation.validation import ValidationRecall
 
         cfg = cfg or self.config(hp)
         kwargs.setdefault("verbose", cfg.training.fit_verbose)

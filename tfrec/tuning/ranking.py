@@ -35,8 +35,8 @@ class RankingHyperModel(ConfigHyperModel):
     def prepared(self) -> dict:
         """Features and labels of every split (from the run's trained retrieval model)."""
         if self._prepared is None:
-            from tfrec.ranking_training import check_labels, prepare_ranking_inputs
-            from tfrec.retrieval_training import load_retrieval_model
+            from tfrec.training.ranking import check_labels, prepare_ranking_inputs
+            from tfrec.training.retrieval import load_retrieval_model
 
             retrieval_model = load_retrieval_model(self.cfg, self.run, self.data)
             self._prepared = prepare_ranking_inputs(self.cfg, self.run, self.data, retrieval_model)
@@ -44,8 +44,8 @@ class RankingHyperModel(ConfigHyperModel):
         return self._prepared
 
     def build_for_config(self, cfg: Config):
-        from tfrec.ranking import RankingModel
-        from tfrec.ranking_training import ranking_model_config
+        from tfrec.models.ranking import RankingModel
+        from tfrec.training.ranking import ranking_model_config
 
         p = self.prepared
         config = ranking_model_config(cfg, self.data, p["extras"], p["purchase_head"])
@@ -55,7 +55,7 @@ class RankingHyperModel(ConfigHyperModel):
         return model
 
     def datasets(self, cfg: Config) -> tuple[tf.data.Dataset, tf.data.Dataset]:
-        from tfrec.ranking_training import make_dataset
+        from tfrec.training.ranking import make_dataset
 
         inputs = self.prepared["inputs"]
         seed = cfg.training.seed

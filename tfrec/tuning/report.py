@@ -9,7 +9,7 @@ from typing import Any
 
 import pandas as pd
 
-from tfrec.report_page import PAGE_END, img, page_start
+from tfrec.report.page import PAGE_END, img, page_start
 from tfrec.tuning.space import format_value
 
 

@@ -25,7 +25,8 @@ import pandas as pd
 from keras_tuner.src.distribute import utils as dist_utils
 
 from tfrec.config import Config, config_to_dict, save_config
-from tfrec.pipeline import RunDir, echo
+from tfrec.core.rundir import RunDir
+from tfrec.core.log import echo
 from tfrec.tuning.hypermodels import make_hypermodel
 from tfrec.tuning.report import objective_plot, short_names, trials_frame, write_tuning_html
 from tfrec.tuning.space import (

@@ -27,7 +27,7 @@ import tf_keras as keras
 from keras_tuner.src.engine.base_tuner import BaseTuner
 
 from tfrec.config import Config, TuningConfig
-from tfrec.pipeline import echo
+from tfrec.core.log import echo
 
 TRIAL_RECORD = "tfrec_trial.json"
 

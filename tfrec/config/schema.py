@@ -23,6 +23,9 @@ from typing import Any, Literal, Optional, Union
 import yaml
 
 Policy = Literal["error", "drop"]
+# the stages of `tfrec run`, in their order (`tfrec.stages.STAGES` runs them)
+STAGE_NAMES = ("data", "retrieval", "ranking", "tune", "evaluate", "shop", "export", "index")
+StageName = Literal[STAGE_NAMES]
 
 
 class ConfigError(ValueError):
@@ -409,9 +412,7 @@ class Config:
     name: str = "quickstart"
     run_dir: Optional[str] = None
     seed: int = 42
-    stages: list[
-        Literal["data", "retrieval", "ranking", "tune", "evaluate", "shop", "export", "index"]
-    ] = param(default_factory=lambda: ["data", "retrieval", "evaluate"])
+    stages: list[StageName] = param(default_factory=lambda: ["data", "retrieval", "evaluate"])
     data: DataConfig = param(default_factory=DataConfig)
     text: TextConfig = param(default_factory=TextConfig)
     retrieval: RetrievalConfig = param(default_factory=RetrievalConfig)

@@ -44,9 +44,11 @@ from tfrec.data.ranking_examples import (
     ranking_frame,
     ranking_queries,
 )
-from tfrec.distribute import get_strategy
-from tfrec.pipeline import RunDir, echo, load_prepared
-from tfrec.ranking import RankingModel, logistic_regression_config, random_candidates
+from tfrec.core.distribute import get_strategy
+from tfrec.core.rundir import RunDir
+from tfrec.core.log import echo
+from tfrec.data.prepared import load_prepared
+from tfrec.models.ranking import RankingModel, logistic_regression_config, random_candidates
 
 VAL_METRIC = "val_click_auc"
 GAIN = {"click": 1.0, "add_to_cart": 2.0, "purchase": 3.0}
@@ -82,7 +84,7 @@ def ranking_query_text_table(
     known = retrieval_model.query_text_table.numpy()
     if len(queries) == len(known):
         return known
-    from tfrec.retrieval_training import make_text_encoder
+    from tfrec.text.frozen import make_text_encoder
     from tfrec.text.cache import EmbeddingCache
 
     t = cfg.text
@@ -179,7 +181,7 @@ class RankingFeatureBuilder:
         lower-ranked candidates are rarely what a search leads to."""
         if per_search <= 0:
             return frame.iloc[:0]
-        from tfrec.evaluation import top_k
+        from tfrec.core.topk import top_k
 
         firsts = frame.drop_duplicates("search_id").reset_index(drop=True)
         shown = frame.groupby("search_id")["item_idx"].agg(set).to_dict()
@@ -406,7 +408,7 @@ def fit_ranker(
     epochs: int | None = None,
 ) -> dict:
     """Keras fit with the retrieval stage's callbacks; returns the history."""
-    from tfrec.retrieval_training import training_callbacks
+    from tfrec.training.callbacks import training_callbacks
 
     r = cfg.ranking
     with strategy.scope():
@@ -461,7 +463,7 @@ def prepare_ranking_inputs(cfg: Config, run: RunDir, data: PreparedData, retriev
 
 def train_ranking(cfg: Config, run: RunDir, data: PreparedData | None = None) -> RankingModel:
     """Train (or resume) the ranker and its logistic-regression baseline, then evaluate both."""
-    from tfrec.retrieval_training import load_retrieval_model
+    from tfrec.training.retrieval import load_retrieval_model
 
     data = data or load_prepared(cfg, run)
     r = cfg.ranking
@@ -562,7 +564,7 @@ def ndcg_per_instance(
     ranked: np.ndarray, positives: list[np.ndarray], gains: list[np.ndarray], k: int
 ) -> np.ndarray:
     """NDCG@k of every instance (the per-instance terms `ranking_metrics` averages)."""
-    from tfrec.evaluation import per_instance_metrics
+    from tfrec.evaluation.metrics import per_instance_metrics
 
     return per_instance_metrics(ranked, positives, gains, [k])[f"ndcg@{k}"]
 
@@ -702,7 +704,8 @@ FUSION_WEIGHTS = (0.0, 0.1, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 4.0, 8.0)
 def _retrieve_and_score(cfg, data, retrieval_model, builder, inst, rankers) -> dict:
     """Top `ranking.candidates` per search, the retrieval logits (dot / temperature) and each
     ranker's log ordering score at the serving position."""
-    from tfrec.evaluation import model_scorer, top_k
+    from tfrec.evaluation.scorers import model_scorer
+    from tfrec.core.topk import top_k
 
     scorer = model_scorer(data, retrieval_model)
     c = cfg.ranking.candidates
@@ -752,7 +755,7 @@ def end_to_end_table(
     `retrieval_weight` (saved with it). NDCG@10, Recall@10, MRR and purchase
     Recall@10 (logged gains) and, with judgments, NDCG@10 of the judged relevance, next to the
     retrieval order alone."""
-    from tfrec.evaluation import ranking_metrics
+    from tfrec.evaluation.metrics import ranking_metrics
 
     limit = cfg.ranking.max_eval_searches
     test = _instances(data, "test", limit, cfg.seed)
@@ -921,7 +924,7 @@ def evaluate_ranking(
 ) -> dict:
     """Test-split metrics of the ranker next to the logistic-regression baseline; prints the
     tables, merges `ranking` into metrics.json and writes report/ranking.html."""
-    from tfrec.evaluation import save_metrics
+
 
     frame = prepared["frames"]["test"]
     feats, labels = prepared["inputs"]["test"]
@@ -1002,7 +1005,7 @@ def evaluate_ranking(
         }
     }
     run.metrics.parent.mkdir(parents=True, exist_ok=True)
-    save_metrics(run.metrics, metrics)
+    run.save_metrics(metrics)
     path = write_ranking_report(cfg, run, cls, pos_table, e2e, n_searches, calib, sig)
     echo(f"[ranking] metrics in {run.metrics}, report in {path}")
     return metrics
@@ -1081,7 +1084,7 @@ def ranking_benchmark(cfg: Config, sizes: tuple[int, ...] = (100, 500, 1000)) ->
 
     Uses the run's trained models when `tfrec train ranking` has saved them; otherwise models
     of the configured architecture with fresh weights (throughput does not depend on weights)."""
-    from tfrec.ranking import ranking_throughput
+    from tfrec.models.ranking import ranking_throughput
 
     out_dir = RunDir(cfg.run_path).root / "ranking"
     if (out_dir / "model" / "model.json").exists() and (

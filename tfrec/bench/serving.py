@@ -67,8 +67,8 @@ def lower_bound(run_dir: Path, queries: list[str], candidates: int, warmup: int 
     """Query encoder forward + index search, in process, one query at a time."""
     import tensorflow as tf
 
-    from serving.models import load_version
-    from tfrec.index import ItemIndex
+    from tfrec.serving.models import load_version
+    from tfrec.index.scann_index import ItemIndex
 
     export = run_dir / "export"
     name = "tfrec_scann" if (export / "tfrec_scann").exists() else "tfrec"

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
-from serving.models import ModelManager, ServingError
-from serving.pipeline import ProductPipeline
+from tfrec.serving.models import ModelManager, ServingError
+from tfrec.serving.pipeline import ProductPipeline
 
 
 class ServingApp:
@@ -57,7 +57,7 @@ class ServingApp:
             raise FileNotFoundError(
                 f"{export} does not exist: export first (`tfrec export CONFIG`)"
             )
-        from serving.rest import Metrics
+        from tfrec.serving.rest import Metrics
 
         self.metrics = Metrics()
         self.manager = ModelManager(export, config.poll_seconds, log)
@@ -103,8 +103,8 @@ class ServingApp:
         }
 
     def start(self) -> ServingApp:
-        from serving.grpc_service import make_grpc_server
-        from serving.rest import make_http_server
+        from tfrec.serving.grpc_service import make_grpc_server
+        from tfrec.serving.rest import make_http_server
 
         # the pipeline hooks into the manager: each version gets its shop context on load
         self.pipeline = ProductPipeline(

@@ -20,7 +20,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from serving.models import LoadedVersion
+from tfrec.serving.models import LoadedVersion
 from tfrec.shop.cold_start import add_items_to_context, new_item_features
 from tfrec.shop.context import ShopContext
 
@@ -115,7 +115,7 @@ class TextEmbedder:
         self._encoder = None
 
     def __call__(self, texts: list[str]) -> np.ndarray:
-        from tfrec.retrieval_training import make_text_encoder
+        from tfrec.text.frozen import make_text_encoder
         from tfrec.text.cache import EmbeddingCache
 
         t = self.cfg.text

@@ -27,8 +27,8 @@ from urllib.parse import parse_qs, urlparse
 
 import numpy as np
 
-from serving.models import ServingError
-from serving.pipeline import to_json
+from tfrec.serving.models import ServingError
+from tfrec.serving.pipeline import to_json
 
 MODEL_PATH = re.compile(
     r"^/v1/models/(?P<name>[^/:]+)(?:/versions/(?P<version>[^/:]+))?(?P<rest>/metadata|:predict)?$"

@@ -28,7 +28,7 @@ import tensorflow_recommenders as tfrs
 import tf_keras as keras
 
 from tfrec.text.tokenizer import TOKEN_KEYS
-from tfrec.towers import ItemTower, QueryTower
+from tfrec.models.towers import ItemTower, QueryTower
 
 
 def _tokenize(encoder, texts: list[str], batch_size: int = 4096) -> dict[str, np.ndarray]:

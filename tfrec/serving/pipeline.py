@@ -46,8 +46,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from serving.models import LoadedVersion, ModelManager, ServingError
-from serving.shop_context import TextEmbedder, add_rows, build_context
+from tfrec.serving.models import LoadedVersion, ModelManager, ServingError
+from tfrec.serving.shop_context import TextEmbedder, add_rows, build_context
 from tfrec.shop import (
     UnknownItemError,
     bundle,
@@ -205,8 +205,9 @@ class ProductPipeline:
         rank_candidates: int = 100,
         ranker_model: str = RANKER_MODEL,
     ):
-        from tfrec.pipeline import RunDir, load_prepared
-        from tfrec.retrieval_training import frozen_text_tables
+        from tfrec.core.rundir import RunDir
+        from tfrec.data.prepared import load_prepared
+        from tfrec.text.frozen import frozen_text_tables
 
         self.run_dir = Path(run_dir)
         self.manager = manager

@@ -467,8 +467,8 @@ def run_query_embeddings(data, model, limit: int = 2000) -> np.ndarray:
 
 def build_index_for_run(cfg, run, data=None, model=None, echo=print) -> ItemIndex:
     """Embed the catalog with the run's model, build the index, save it to `<run>/index`."""
-    from tfrec.pipeline import load_prepared
-    from tfrec.retrieval_training import load_retrieval_model
+    from tfrec.data.prepared import load_prepared
+    from tfrec.training.retrieval import load_retrieval_model
 
     data = data or load_prepared(cfg, run)
     model = model or load_retrieval_model(cfg, run, data)
@@ -522,9 +522,10 @@ def add_items_for_run(cfg, run, items_path: str | Path, echo=print) -> ItemIndex
     `<run>/index/added_items.parquet` (the server shows their titles)."""
     import pandas as pd
 
-    from tfrec.export import RetrievalServingModule, run_numeric_stats
-    from tfrec.pipeline import load_prepared
-    from tfrec.retrieval_training import load_retrieval_model, make_text_encoder
+    from tfrec.export.retrieval import RetrievalServingModule, run_numeric_stats
+    from tfrec.data.prepared import load_prepared
+    from tfrec.training.retrieval import load_retrieval_model
+    from tfrec.text.frozen import make_text_encoder
 
     items = read_new_items(cfg, items_path)
     data = load_prepared(cfg, run)
@@ -589,8 +590,8 @@ def item_embeddings_from_features(module, items) -> np.ndarray:
 
 def eval_index_for_run(cfg, run, echo=print) -> dict:
     """Recall@10 and queries/s of the run's index against exact search on the run's queries."""
-    from tfrec.pipeline import load_prepared
-    from tfrec.retrieval_training import load_retrieval_model
+    from tfrec.data.prepared import load_prepared
+    from tfrec.training.retrieval import load_retrieval_model
 
     index = ItemIndex.load(index_dir(run))
     data = load_prepared(cfg, run)

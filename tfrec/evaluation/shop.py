@@ -37,8 +37,10 @@ import time
 import numpy as np
 import pandas as pd
 
-from tfrec.evaluation import ranking_metrics, save_metrics, top_k
-from tfrec.report_page import PAGE_END, figure_png, page_start
+from tfrec.evaluation.metrics import ranking_metrics
+
+from tfrec.core.topk import top_k
+from tfrec.report.page import PAGE_END, figure_png, page_start
 from tfrec.shop.complementary import complementary_scores
 from tfrec.shop.context import ModelQueryEncoder, ShopContext
 from tfrec.shop.cooccurrence import CoCounts
@@ -581,8 +583,10 @@ def write_shop_report(path, title: str, tables, plot_png: str | None, notes=()) 
 
 def evaluate_shop(cfg, run, data=None, model=None, text_encoder=None) -> dict:
     """The `shop` stage: every capability's metrics into metrics.json and report/shop.html."""
-    from tfrec.pipeline import echo, load_prepared
-    from tfrec.retrieval_training import load_retrieval_model, make_text_encoder
+    from tfrec.core.log import echo
+    from tfrec.data.prepared import load_prepared
+    from tfrec.training.retrieval import load_retrieval_model
+    from tfrec.text.frozen import make_text_encoder
 
     t0 = time.time()
     s = cfg.shop
@@ -618,7 +622,7 @@ def evaluate_shop(cfg, run, data=None, model=None, text_encoder=None) -> dict:
         m["explanations"], m["diversity"] = {}, []
     m["feed"] = {k: v for k, v in feed.items() if not k.startswith("_")}
     m["seconds"] = round(time.time() - t0, 1)
-    save_metrics(run.metrics, {"shop": m})
+    run.save_metrics({"shop": m})
     tables = shop_tables(m)
     with pd.option_context(
         "display.width", 220, "display.max_columns", 30, "display.float_format", "{:.4f}".format

@@ -54,8 +54,9 @@ import tensorflow as tf
 
 from tfrec.config import Config
 from tfrec.data.schema import CATEGORY_SEPARATOR
-from tfrec.index import ItemIndex, scann_search
-from tfrec.pipeline import RunDir, echo
+from tfrec.index.scann_index import ItemIndex, scann_search
+from tfrec.core.rundir import RunDir
+from tfrec.core.log import echo
 
 OPTIONAL_INPUTS = {"user_id": "", "recent_item_ids": ""}
 # the tokenizer implementation of the stock-ops model (see `BertTokenizerLayer`)
@@ -589,7 +590,7 @@ def export_model(
     version: int | None = None,
 ) -> dict[str, Path]:
     """Export both TF Serving models of a trained model and an index; returns version paths."""
-    from tfrec.retrieval_training import make_text_encoder
+    from tfrec.text.frozen import make_text_encoder
 
     if model.text_encoder is None:
         model.attach_text_encoder(make_text_encoder(cfg, mode="frozen"))
@@ -672,9 +673,9 @@ def export_model(
 def export_run(cfg: Config, run: RunDir, version: int | None = None) -> dict[str, Path]:
     """`tfrec export CONFIG`: export the run's trained model over its index (built when the
     run has none yet), and its trained ranker when it has one (`export_ranker`)."""
-    from tfrec.index import index_for_run
-    from tfrec.pipeline import load_prepared
-    from tfrec.retrieval_training import load_retrieval_model
+    from tfrec.index.scann_index import index_for_run
+    from tfrec.data.prepared import load_prepared
+    from tfrec.training.retrieval import load_retrieval_model
 
     data = load_prepared(cfg, run)
     model = load_retrieval_model(cfg, run, data)
@@ -920,7 +921,7 @@ def export_ranker(
     import pandas as pd
 
     from tfrec.data.ranking_examples import HISTORY_FEATURES
-    from tfrec.ranking_training import RankingFeatureBuilder, load_ranking_model
+    from tfrec.training.ranking import RankingFeatureBuilder, load_ranking_model
 
     name = ranker_model_name(cfg)
     ranker_dir = Path(ranker_dir) if ranker_dir is not None else run.root / "ranking" / "model"

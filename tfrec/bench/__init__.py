@@ -29,7 +29,8 @@ from pathlib import Path
 import numpy as np
 
 from tfrec.config import Config
-from tfrec.pipeline import RunDir, echo
+from tfrec.core.rundir import RunDir
+from tfrec.core.log import echo
 
 
 def peak_rss_mb() -> float:
@@ -39,7 +40,8 @@ def peak_rss_mb() -> float:
 
 def _bench_data(cfg: Config):
     """The prepared data of the config's run, or of a small synthetic shop made for the bench."""
-    from tfrec.pipeline import load_prepared, stage_data
+    from tfrec.data.prepared import load_prepared
+    from tfrec.stages.data import stage_data
 
     run = RunDir(cfg.run_path)
     if (run.clean / "items.parquet").exists():
@@ -59,7 +61,7 @@ def bench_training(cfg: Config, steps: int = 8, warmup: int = 2, batch_size: int
     import tensorflow as tf
 
     from tfrec.data.datasets import retrieval_dataset
-    from tfrec.retrieval_training import _build_variables, build_model_for_run
+    from tfrec.training.retrieval import _build_variables, build_model_for_run
 
     data = _bench_data(cfg)
     results = {}
@@ -146,7 +148,7 @@ def bench_synthetic(cfg: Config) -> dict:
 def bench_ranking(cfg: Config) -> dict:
     """Ranker throughput (candidates/s) for 100, 500, 1000 candidates per request, as ratios to
     the logistic-regression baseline (tfrec/ranking_training.py)."""
-    from tfrec.ranking_training import ranking_benchmark
+    from tfrec.training.ranking import ranking_benchmark
 
     return ranking_benchmark(cfg)
 
@@ -155,7 +157,7 @@ def bench_serving(cfg: Config) -> dict:
     """/search p50/p95/p99 and QPS at 1, 8 and 32 concurrent clients against the in-process
     lower bound (query encoder + index search), on the run's exports (serving/benchmark.py).
     TFREC_BENCH_SERVING_REQUESTS sets the requests per level (default 200)."""
-    from serving.benchmark import serving_benchmark
+    from tfrec.bench.serving import serving_benchmark
 
     run = RunDir(cfg.run_path)
     return serving_benchmark(
@@ -170,7 +172,7 @@ def bench_serving(cfg: Config) -> dict:
 def bench_index(cfg: Config) -> dict:
     """ScaNN against exact brute force queries/s at equal recall@10 on random unit embeddings
     (dim 64) of TFREC_BENCH_INDEX_SIZES items (default 100000,1000000), as ratios."""
-    from tfrec.index import index_benchmark
+    from tfrec.index.scann_index import index_benchmark
 
     sizes = [int(n) for n in os.environ.get("TFREC_BENCH_INDEX_SIZES", "100000,1000000").split(",")]
     return index_benchmark(sizes, dim=64, echo=echo)

@@ -1,0 +1,145 @@
+"""Training the retrieval model (the library under `tfrec train retrieval` and the `retrieval`
+stage).
+
+Keras `fit` with:
+- the validation callbacks the caller passes first (the stage passes
+  `tfrec.evaluation.validation.ValidationRecall`, which adds `val_recall_at_100`);
+- `EarlyStopping` and `ModelCheckpoint` on that metric (best weights kept);
+- `BackupAndRestore` every `backup_every_steps` batches, so a killed run started again resumes
+  mid-epoch from its last backup;
+- `TensorBoard` logs; Keras progress bars.
+
+The model and optimizer are built under the configured `tf.distribute` strategy's scope.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import tensorflow as tf
+import tf_keras as keras
+
+from tfrec.config import Config
+from tfrec.core.distribute import get_strategy
+from tfrec.core.log import echo
+from tfrec.core.rundir import RunDir
+from tfrec.data.datasets import PreparedData, retrieval_dataset
+from tfrec.models.retrieval import RetrievalModel, build_retrieval_model
+from tfrec.text.frozen import frozen_text_tables, make_text_encoder
+from tfrec.training.callbacks import training_callbacks
+
+VAL_METRIC = "val_recall_at_100"
+
+
+def build_model_for_run(cfg: Config, data: PreparedData, strategy=None) -> RetrievalModel:
+    """The retrieval model of a config, with text tables from the cache (under the strategy)."""
+    strategy = strategy or get_strategy(cfg.training)
+    item_table, query_table = frozen_text_tables(cfg, data)
+    with strategy.scope():
+        encoder = item_encoder = None
+        if cfg.text.mode != "frozen":
+            encoder = make_text_encoder(cfg, name="query_text_encoder")
+            if not cfg.text.share_backbone:
+                item_encoder = make_text_encoder(cfg, name="item_text_encoder")
+        model = build_retrieval_model(
+            cfg, data, item_table, query_table, text_encoder=encoder, item_text_encoder=item_encoder
+        )
+    return model
+
+
+def _build_variables(model: RetrievalModel, dataset) -> None:
+    """Create every variable (model and optimizer) before fit, as BackupAndRestore requires."""
+    batch = next(iter(dataset))
+    model.compute_loss(batch, training=False)
+    model.optimizer.build(model.trainable_variables)
+
+
+def train_retrieval(
+    cfg: Config,
+    run: RunDir,
+    data: PreparedData,
+    validation: list[keras.callbacks.Callback] = (),
+) -> RetrievalModel:
+    """Train (or resume) the retrieval model of a run; returns the best model.
+
+    Args:
+        cfg: the run's config (`retrieval`, `text`, `training`).
+        run: where checkpoints, backups, logs and the final model go (`run.retrieval`).
+        data: the prepared data.
+        validation: callbacks that add `VAL_METRIC` to the epoch logs (run before early
+            stopping reads it).
+
+    Example:
+        >>> model = train_retrieval(cfg, run, data, [ValidationRecall(data)])  # doctest: +SKIP
+    """
+    r = cfg.retrieval
+    tf.keras.utils.set_random_seed(cfg.training.seed)
+    strategy = get_strategy(cfg.training)
+    echo(
+        f"[retrieval] text mode {cfg.text.mode}, strategy {cfg.training.strategy} "
+        f"({strategy.num_replicas_in_sync} replica(s)), batch {r.batch_size}, epochs {r.epochs}"
+    )
+    model = build_model_for_run(cfg, data, strategy)
+    train = retrieval_dataset(
+        data,
+        "train",
+        r.batch_size,
+        seed=cfg.training.seed,
+        history_example_weight=r.history_example_weight,
+        include_text=cfg.text.mode != "frozen",
+        # a trained BERT reads token ids made on the host, so no strings reach the device
+        tokenizer=model.text_encoder.tokenizer if cfg.text.mode != "frozen" else None,
+    )
+    with strategy.scope():
+        _build_variables(model, train)
+
+    out = run.retrieval
+    out.mkdir(parents=True, exist_ok=True)
+    callbacks = training_callbacks(
+        out,
+        VAL_METRIC,
+        r.early_stopping_patience,
+        r.backup_every_steps,
+        "retrieval",
+        extra_first=list(validation),
+    )
+    t0 = time.time()
+    history = model.fit(
+        train, epochs=r.epochs, callbacks=callbacks, verbose=cfg.training.fit_verbose
+    )
+    seconds = time.time() - t0
+    save_retrieval_model(model, run)
+    best = max(history.history.get(VAL_METRIC, [0.0]))
+    summary = {
+        "epochs_run": len(history.history.get("loss", [])),
+        "best_val_recall_at_100": best,
+        "seconds": round(seconds, 1),
+        "history": {k: [float(x) for x in v] for k, v in history.history.items()},
+    }
+    (out / "training.json").write_text(json.dumps(summary, indent=2))
+    echo(f"[retrieval] best {VAL_METRIC} {best:.4f}; model in {out / 'model'}")
+    return model
+
+
+def save_retrieval_model(model: RetrievalModel, run: RunDir) -> None:
+    """Weights (TF checkpoint format) and the item embeddings of the final model."""
+    run.retrieval_weights.parent.mkdir(parents=True, exist_ok=True)
+    model.save_weights(str(run.retrieval_weights))
+    np.save(run.item_embeddings, model.all_item_embeddings())
+
+
+def load_retrieval_model(cfg: Config, run: RunDir, data: PreparedData) -> RetrievalModel:
+    """Rebuild the model of a run and restore its trained weights."""
+    weights = run.retrieval_weights
+    if not Path(str(weights) + ".index").exists():
+        raise FileNotFoundError(
+            f"{weights}.index does not exist: train first (`tfrec train retrieval CONFIG`)"
+        )
+    model = build_model_for_run(cfg, data)
+    batch = next(iter(retrieval_dataset(data, "train", 8, shuffle=False)))
+    model.compute_loss(batch, training=False)
+    model.load_weights(str(weights)).expect_partial()
+    return model
