@@ -33,9 +33,9 @@ LAYERS = [
     "index",
     "export",
     "tuning",
-    "bench",
     "stages",
     "serving",
+    "bench",
     "cli",
 ]
 SERVING_MAY_IMPORT = {"config", "core", "data", "text", "shop", "serving"}

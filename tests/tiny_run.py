@@ -10,9 +10,10 @@ from tiny_shop import make_shop
 
 import tfrec  # noqa: F401
 from tfrec.config import Config, SplitConfig
-from tfrec.data.datasets import prepare_data, retrieval_dataset
-from tfrec.index.scann_index import ItemIndex
 from tfrec.core.rundir import RunDir
+from tfrec.data.datasets import retrieval_dataset
+from tfrec.data.prepared import prepare_data
+from tfrec.index.scann_index import ItemIndex
 from tfrec.models.retrieval import build_retrieval_model
 from tfrec.text.frozen import frozen_text_tables, make_text_encoder
 from tfrec.training.retrieval import save_retrieval_model
@@ -58,7 +59,7 @@ def make_tiny_run(root: Path, bert_dir: Path, extra_features: bool = False):
     tf.keras.utils.set_random_seed(0)
     model = build_retrieval_model(cfg, data, *frozen_text_tables(cfg, data, encoder))
     model.fit(retrieval_dataset(data, "train", batch_size=32), epochs=1, verbose=0)
-    save_retrieval_model(model, run.retrieval)
+    save_retrieval_model(model, run)
     model.attach_text_encoder(encoder)
     index = ItemIndex.build(model.all_item_embeddings()[1:], data.catalog.item_ids[1:], cfg.index)
     return cfg, run, data, model, index
@@ -72,12 +73,8 @@ def make_tiny_ranker(cfg, run, data, model, retrieval_weight: float = 0.5):
 
     from tfrec.data.ranking_examples import ranking_queries
     from tfrec.models.ranking import RankingModel
-    from tfrec.training.ranking import (
-        RankingFeatureBuilder,
-        make_dataset,
-        ranking_model_config,
-        save_ranking_model,
-    )
+    from tfrec.models.ranking_features import RankingFeatureBuilder, make_dataset
+    from tfrec.training.ranking_io import ranking_model_config, save_ranking_model
 
     rng = np.random.default_rng(0)
     builder = RankingFeatureBuilder(data, model, ranking_queries(data))
@@ -100,5 +97,5 @@ def make_tiny_ranker(cfg, run, data, model, retrieval_weight: float = 0.5):
     ranker = RankingModel.from_config(config)
     ranker.compile_default()
     ranker.fit(make_dataset(feats, labels, 32, False, 0), epochs=1, verbose=0)
-    save_ranking_model(ranker, run.root / "ranking" / "model")
+    save_ranking_model(ranker, run.ranker)
     return ranker

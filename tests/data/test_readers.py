@@ -10,8 +10,9 @@ import pytest
 
 from tfrec.config import DataConfig, TableSource, ValidationPolicies
 from tfrec.data import schema
-from tfrec.data.readers import detect_format, load_shop, read_table
-from tfrec.data.validation import DataReport, DataValidationError
+from tfrec.data.readers import detect_format, read_table
+from tfrec.data.report import DataReport, DataValidationError
+from tfrec.data.sources import load_shop
 
 ITEMS = pd.DataFrame(
     {

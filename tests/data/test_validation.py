@@ -9,8 +9,8 @@ import pandas as pd
 import pytest
 
 from tfrec.config import DataConfig, TableSource, ValidationPolicies
-from tfrec.data.readers import load_shop
-from tfrec.data.validation import DataReport, DataValidationError, Violation
+from tfrec.data.report import DataValidationError
+from tfrec.data.sources import load_shop
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 
@@ -194,18 +194,3 @@ def test_broken_fixture_with_all_drop_policies_keeps_only_clean_rows() -> None:
     for table in ("items", "events", "judgments"):
         assert r.rows_read[table] - sum(r.dropped[table].values()) == r.rows_kept[table]
     assert len(r.violations) == 18  # the 16 above + 2 cascaded unknown_item
-
-
-def test_violation_text_and_report_dict() -> None:
-    v = Violation(
-        "path/items.csv", 7, "price", "negative_price", -3.5, "price must be >= 0, got -3.5"
-    )
-    assert str(v) == "path/items.csv:7:price: negative_price: price must be >= 0, got -3.5"
-    assert str(Violation("f.csv", None, "title", "missing_column", None, "m")) == (
-        "f.csv:title: missing_column: m"
-    )
-    r = DataReport(rows_read={"items": 3}, rows_kept={"items": 2}, violations=[v])
-    r.count_dropped("items", "negative_price", 1)
-    assert r.to_dict()["dropped"] == {"items": {"negative_price": 1}}
-    assert r.to_dict()["violations"][0]["row"] == 7
-    assert r.summary_lines()[0] == "items: read 3 rows, kept 2, dropped 1 (negative_price 1)"

@@ -24,9 +24,7 @@ def app(exported_run):
     cfg.serving.poll_seconds = 0.2
     cfg.serving.max_k = 20
     cfg.serving.max_body_bytes = 64 * 1024
-    server = ServingApp(
-        run.root, port=0, grpc_port=0, config=cfg.serving, log=lambda m: None, run_config=cfg
-    )
+    server = ServingApp(run.root, port=0, grpc_port=0, config=cfg.serving, run_config=cfg)
     server.start()
     yield server
     server.stop()

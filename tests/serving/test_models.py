@@ -10,7 +10,7 @@ REPO = Path(__file__).resolve().parents[2]
 LOAD = """
 import sys
 from pathlib import Path
-from serving.models import load_version
+from tfrec.serving.models import load_version
 assert "tensorflow_text" not in sys.modules
 for name in ("tfrec", "tfrec_scann"):
     v = load_version(name, Path(sys.argv[1]) / name / "1")

@@ -6,11 +6,10 @@ import shutil
 
 import numpy as np
 import pytest
-from test_server import http
-from test_shop_endpoints import as_json, get
+from serving_client import as_json, get, http
 
-from tfrec.serving.server import ServingApp
 from tfrec.core.rundir import RunDir
+from tfrec.serving.server import ServingApp
 from tfrec.shop import home_feed, search
 
 HOUR = 7
@@ -21,7 +20,7 @@ def ranked_app(exported_run, tmp_path_factory):
     """The tiny run copied, with a tiny trained ranker exported into it, served."""
     from tiny_run import make_tiny_ranker
 
-    from tfrec.export.retrieval import export_ranker
+    from tfrec.export.ranker import export_ranker
 
     cfg, run, data, model, index = exported_run
     root = tmp_path_factory.mktemp("ranked") / "run"
@@ -29,9 +28,7 @@ def ranked_app(exported_run, tmp_path_factory):
     copy = RunDir(root)
     ranker = make_tiny_ranker(cfg, copy, data, model)
     assert export_ranker(cfg, copy, model, data, index) == root / "export" / "tfrec_ranker" / "1"
-    server = ServingApp(
-        root, port=0, grpc_port=0, config=cfg.serving, log=lambda m: None, run_config=cfg
-    )
+    server = ServingApp(root, port=0, grpc_port=0, config=cfg.serving, run_config=cfg)
     server.start()
     server.pipeline.hour_of_day = lambda: HOUR
     yield server, ranker
@@ -41,8 +38,8 @@ def ranked_app(exported_run, tmp_path_factory):
 def in_process_order(exported_run, ranker, ctx, candidates, query, user_id, session=()):
     """The candidates ordered by the in-process ranker's serving scores."""
     from tfrec.data.ranking_examples import ranking_queries
-    from tfrec.export.retrieval import reference_ranker_scores
-    from tfrec.training.ranking import RankingFeatureBuilder
+    from tfrec.export.ranker import reference_ranker_scores
+    from tfrec.models.ranking_features import RankingFeatureBuilder
 
     cfg, _, data, model, _ = exported_run
     history = [int(i) for i in ctx.user_histories.get(user_id or "", [])]

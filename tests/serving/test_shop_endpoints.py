@@ -3,28 +3,17 @@ same items as `tfrec.shop` called in-process, unknown users get a feed, the sess
 unknown items are 404s, bad parameters 400s naming the parameter, live item adds (cold start)
 are retrievable at once and survive a version swap."""
 
-import json
 import shutil
 from urllib.parse import urlencode
 
 import numpy as np
 import pandas as pd
 import pytest
-from test_server import http
-from test_versions import wait_for
+from serving_client import as_json, get, http, wait_for
 
-from tfrec.serving.pipeline import to_json
 from tfrec.serving.server import ServingApp
 from tfrec.shop import bundle, complementary_items, home_feed, search, similar_items
 from tfrec.shop.context import ModelQueryEncoder, normalise_rows
-
-
-def as_json(result: dict) -> dict:
-    return json.loads(json.dumps(result, default=to_json))
-
-
-def get(app, endpoint: str, **params):
-    return http(app, "GET", f"/{endpoint}?{urlencode(params)}")
 
 
 def test_served_context_holds_the_served_vectors(app, exported_run):
@@ -209,7 +198,6 @@ def test_live_item_add_is_served_at_once_and_survives_a_version_swap(exported_ru
         grpc_port=None,
         api_key="k",
         config=cfg.serving,
-        log=lambda m: None,
         run_config=cfg,
     ).start()
     key = {"X-API-Key": "k"}
@@ -286,7 +274,7 @@ def test_indexed_items_added_before_serving_are_in_the_context(exported_run, tmp
     class Manager:
         on_load = None
 
-    pipeline = ProductPipeline(root, Manager(), cfg, log=lambda m: None)
+    pipeline = ProductPipeline(root, Manager(), cfg)
     pipeline.prepare_version(version)
     ctx = version.extras["shop"]
     emb = version.loaded.index_embeddings.numpy()

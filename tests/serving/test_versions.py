@@ -8,6 +8,8 @@ import time
 import urllib.error
 import urllib.request
 
+from serving_client import wait_for
+
 from tfrec.serving.server import ServingApp
 
 
@@ -19,23 +21,12 @@ def search(port, key=None):
         return resp.status, json.loads(resp.read())
 
 
-def wait_for(cond, seconds=60):
-    end = time.time() + seconds
-    while time.time() < end:
-        if cond():
-            return True
-        time.sleep(0.1)
-    return False
-
-
 def test_swap_under_load_drops_nothing_and_broken_version_is_refused(exported_run, tmp_path):
     cfg, run, *_ = exported_run
     root = tmp_path / "run"
     shutil.copytree(run.root, root)
     cfg.serving.poll_seconds = 0.2
-    app = ServingApp(
-        root, port=0, grpc_port=None, config=cfg.serving, log=lambda m: None, run_config=cfg
-    ).start()
+    app = ServingApp(root, port=0, grpc_port=None, config=cfg.serving, run_config=cfg).start()
     try:
         results, stop = [], threading.Event()
 
@@ -84,7 +75,6 @@ def test_api_key(exported_run):
         grpc_port=None,
         api_key="s3cret",
         config=cfg.serving,
-        log=lambda m: None,
         run_config=cfg,
     ).start()
     try:

@@ -90,7 +90,7 @@ def ctx() -> ShopContext:
 @pytest.fixture(scope="package")
 def tiny_data():
     from tfrec.config import SplitConfig
-    from tfrec.data.datasets import prepare_data
+    from tfrec.data.prepared import prepare_data
 
     items, events = make_shop()
     # some add_to_cart events so baskets exist

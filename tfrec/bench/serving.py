@@ -26,8 +26,15 @@ from pathlib import Path
 from urllib.parse import urlencode
 
 import numpy as np
+import pandas as pd
+import tensorflow as tf
 
-REPO = Path(__file__).resolve().parents[1]
+from tfrec.core.log import echo
+from tfrec.core.rundir import RunDir
+from tfrec.index.scann_index import ItemIndex
+from tfrec.serving.models import load_version
+
+REPO = Path(__file__).resolve().parents[2]
 CONCURRENCY = (1, 8, 32)
 
 
@@ -42,19 +49,18 @@ def percentiles(latencies_s: list[float]) -> dict:
 
 def run_queries(run_dir: Path, n: int, seed: int = 0) -> list[str]:
     """`n` distinct logged search queries of the run (fixed seed)."""
-    import pandas as pd
-
-    events = pd.read_parquet(run_dir / "data" / "clean" / "events.parquet", columns=["query"])
+    path = RunDir(run_dir).clean_table("events")
+    events = pd.read_parquet(path, columns=["query"])
     queries = events["query"].dropna().astype(str).str.strip()
     queries = sorted(set(queries[queries.str.len() > 0]))
     if not queries:
-        raise ValueError(f"{run_dir}/data/clean/events.parquet holds no search queries")
+        raise ValueError(f"{path} holds no search queries")
     rng = np.random.default_rng(seed)
     return [queries[i] for i in rng.choice(len(queries), size=min(n, len(queries)), replace=False)]
 
 
-def latest_version(export_dir: Path, name: str) -> Path:
-    base = export_dir / name
+def latest_version(base: Path) -> Path:
+    """The newest version directory of one exported model (`RunDir.export_model(name)`)."""
     versions = (
         sorted(int(p.name) for p in base.iterdir() if p.name.isdigit()) if base.exists() else []
     )
@@ -65,16 +71,11 @@ def latest_version(export_dir: Path, name: str) -> Path:
 
 def lower_bound(run_dir: Path, queries: list[str], candidates: int, warmup: int = 5) -> dict:
     """Query encoder forward + index search, in process, one query at a time."""
-    import tensorflow as tf
-
-    from tfrec.serving.models import load_version
-    from tfrec.index.scann_index import ItemIndex
-
-    export = run_dir / "export"
-    name = "tfrec_scann" if (export / "tfrec_scann").exists() else "tfrec"
-    version = load_version(name, latest_version(export, name))
+    run = RunDir(run_dir)
+    name = "tfrec_scann" if run.export_model("tfrec_scann").exists() else "tfrec"
+    version = load_version(name, latest_version(run.export_model(name)))
     encode = version.loaded.signatures["query_encoder"]
-    index = ItemIndex.load(run_dir / "index")
+    index = ItemIndex.load(run.index)
     k = min(candidates, int(version.info.get("max_k", candidates)), len(index))
 
     def one(q: str) -> None:
@@ -225,7 +226,6 @@ def serving_benchmark(
     concurrency: tuple[int, ...] = CONCURRENCY,
     max_seconds: float = 120,
     api_key: str | None = None,
-    echo=print,
 ) -> dict:
     """The `serving` bench section: lower bound, then /search at each concurrency level."""
     run_dir = Path(run_dir)

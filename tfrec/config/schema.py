@@ -1,26 +1,21 @@
-"""Typed run configuration loaded from YAML.
+"""The config's schema: one dataclass per section, with the rules of each field.
 
-Every section is a dataclass. `load_config(path)` reads a YAML file and builds the objects,
-checking each key against the declared fields: an unknown key, a wrong type or an out-of-range
-value raises `ConfigError` naming the file, the key path and the value, e.g.
+Every section is a dataclass. `tfrec.config.load_config(path)` reads a YAML file and builds the
+objects, checking each key against the fields declared here: an unknown key, a wrong type or an
+out-of-range value raises `ConfigError` naming the file, the key path and the value, e.g.
 ``configs/x.yaml: retrieval.temperature must be > 0, got -1``.
 
 Constraints live next to the fields (`param(..., gt=0)`), so the rules a user reads in this file
-are the rules that are enforced.
+are the rules that are enforced (by `tfrec.config.values`).
 """
 
 from __future__ import annotations
 
 import dataclasses
-import os
 import sys
-import types
-import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, Optional, Union
-
-import yaml
+from typing import Any, Literal, Optional
 
 Policy = Literal["error", "drop"]
 # the stages of `tfrec run`, in their order (`tfrec.stages.STAGES` runs them)
@@ -249,7 +244,7 @@ class EvaluationConfig:
 
 @dataclass
 class RankingConfig:
-    """The CTR ranker (tfrec/ranking.py): DCN-v2 over frozen tower embeddings, item and context
+    """The CTR ranker (tfrec/models/ranking.py): DCN-v2 over frozen tower embeddings, item and context
     features, with click and purchase-given-click heads."""
 
     cross_layers: int = param(2, ge=0)
@@ -339,8 +334,9 @@ class ServingConfig:
 
 @dataclass
 class SearchParam:
-    """One entry of a tuning search space (tfrec/tuning/): `choice` over `values`, or `int` /
-    `float` from `min` to `max` with an optional `step` and `sampling` (linear or log)."""
+    """One entry of a tuning search space: `choice` over `values`, or `int` / `float` from `min`
+    to `max` with an optional `step` and `sampling` (linear or log). Checked on load by
+    `tfrec.config.search_space`, searched by `tfrec.tuning`."""
 
     type: Literal["choice", "int", "float"]
     values: Optional[list[Any]] = None
@@ -430,206 +426,3 @@ class Config:
     @property
     def run_path(self) -> Path:
         return Path(self.run_dir or f"runs/{self.name}")
-
-
-# --------------------------------------------------------------------------------------------
-# Loading
-# --------------------------------------------------------------------------------------------
-
-
-def _type_name(tp: Any) -> str:
-    origin = typing.get_origin(tp)
-    if origin is Literal:
-        return " | ".join(repr(a) for a in typing.get_args(tp))
-    if origin in (Union, types.UnionType):
-        return " | ".join(_type_name(a) for a in typing.get_args(tp))
-    if origin is list:
-        return f"list of {_type_name(typing.get_args(tp)[0])}"
-    if origin is dict:
-        k, v = typing.get_args(tp)
-        return f"mapping of {_type_name(k)} to {_type_name(v)}"
-    if tp is type(None):
-        return "null"
-    if dataclasses.is_dataclass(tp):
-        return "mapping"
-    return getattr(tp, "__name__", str(tp))
-
-
-def _fail(where: str, key: str, msg: str) -> ConfigError:
-    return ConfigError(f"{where}: {key} {msg}")
-
-
-def _convert(value: Any, tp: Any, key: str, where: str) -> Any:
-    origin = typing.get_origin(tp)
-    if origin in (Union, types.UnionType):
-        args = typing.get_args(tp)
-        if value is None and type(None) in args:
-            return None
-        errors = []
-        for arg in args:
-            if arg is type(None):
-                continue
-            try:
-                return _convert(value, arg, key, where)
-            except ConfigError as e:
-                errors.append(e)
-        if len(errors) == 1:
-            raise errors[0]
-        raise _fail(where, key, f"must be {_type_name(tp)}, got {value!r}")
-    if origin is Literal:
-        choices = typing.get_args(tp)
-        if value not in choices:
-            raise _fail(
-                where, key, f"must be one of {', '.join(map(repr, choices))}, got {value!r}"
-            )
-        return value
-    if origin is list:
-        if not isinstance(value, list):
-            raise _fail(where, key, f"must be a {_type_name(tp)}, got {value!r}")
-        (item_tp,) = typing.get_args(tp)
-        return [_convert(v, item_tp, f"{key}[{i}]", where) for i, v in enumerate(value)]
-    if origin is dict:
-        if not isinstance(value, dict):
-            raise _fail(where, key, f"must be a {_type_name(tp)}, got {value!r}")
-        k_tp, v_tp = typing.get_args(tp)
-        return {
-            _convert(k, k_tp, f"{key}.{k}", where): _convert(v, v_tp, f"{key}.{k}", where)
-            for k, v in value.items()
-        }
-    if dataclasses.is_dataclass(tp):
-        if not isinstance(value, dict):
-            raise _fail(where, key, f"must be a mapping, got {value!r}")
-        return _build(tp, value, key, where)
-    if tp is bool:
-        if not isinstance(value, bool):
-            raise _fail(where, key, f"must be true or false, got {value!r}")
-        return value
-    if tp is int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise _fail(where, key, f"must be an integer, got {value!r}")
-        return value
-    if tp is float:
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise _fail(where, key, f"must be a number, got {value!r}")
-        return float(value)
-    if tp is str:
-        if not isinstance(value, str):
-            raise _fail(where, key, f"must be a string, got {value!r}")
-        return value
-    if tp is Any:
-        return value
-    raise TypeError(f"unsupported config type {tp!r} at {key}")
-
-
-def _check_range(value: Any, meta: Any, key: str, where: str) -> None:
-    if value is None:
-        return
-    rules = [
-        ("gt", lambda v, b: v > b, ">"),
-        ("ge", lambda v, b: v >= b, ">="),
-        ("lt", lambda v, b: v < b, "<"),
-        ("le", lambda v, b: v <= b, "<="),
-    ]
-    if isinstance(value, dict):  # a mapping's values, each named by its own key
-        for k, v in value.items():
-            _check_range(v, {**meta, "min_len": None}, f"{key}.{k}", where)
-        return
-    values = value if isinstance(value, list) else [value]
-    for v in values:
-        if not isinstance(v, (int, float)) or isinstance(v, bool):
-            continue
-        for name, ok, sym in rules:
-            bound = meta.get(name)
-            if bound is not None and not ok(v, bound):
-                raise _fail(where, key, f"must be {sym} {bound:g}, got {value!r}")
-    min_len = meta.get("min_len")
-    if min_len is not None and isinstance(value, list) and len(value) < min_len:
-        raise _fail(where, key, f"must have at least {min_len} entries, got {value!r}")
-
-
-def _build(cls: type, data: dict, prefix: str, where: str) -> Any:
-    hints = typing.get_type_hints(cls)
-    fields = {f.name: f for f in dataclasses.fields(cls) if f.metadata.get("help") != "internal"}
-    unknown = [k for k in data if k not in fields]
-    if unknown:
-        key = f"{prefix}.{unknown[0]}" if prefix else str(unknown[0])
-        raise _fail(
-            where, key, f"is not a known key (known keys here: {', '.join(sorted(fields))})"
-        )
-    kwargs = {}
-    for name, f in fields.items():
-        key = f"{prefix}.{name}" if prefix else name
-        if name in data:
-            value = _convert(data[name], hints[name], key, where)
-            _check_range(value, f.metadata, key, where)
-            kwargs[name] = value
-        elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
-            raise _fail(where, key, "is required")
-    return cls(**kwargs)
-
-
-def _cross_checks(cfg: Config, where: str) -> None:
-    d = cfg.data
-    if d.source == "files" and (d.items is None or d.events is None):
-        raise _fail(where, "data", "with source: files needs both data.items and data.events")
-    if d.source == "transactions" and d.transactions is None:
-        raise _fail(where, "data", "with source: transactions needs data.transactions")
-    if cfg.text.mode == "top_k_layers" and cfg.text.trainable_layers < 1:
-        raise _fail(where, "text.trainable_layers", "must be >= 1 with mode top_k_layers")
-    from tfrec.tuning.space import check_tuning  # no TensorFlow import
-
-    check_tuning(cfg, where)
-
-
-def config_from_dict(data: dict | None, where: str = "<config>") -> Config:
-    """Build a `Config` from a plain mapping (as read from YAML)."""
-    if data is None:
-        data = {}
-    if not isinstance(data, dict):
-        raise ConfigError(f"{where}: the top level must be a mapping, got {type(data).__name__}")
-    cfg = _build(Config, data, "", where)
-    _cross_checks(cfg, where)
-    return cfg
-
-
-def load_config(path: str | os.PathLike, overrides: dict | None = None) -> Config:
-    """Read a YAML config; `overrides` (dotted keys -> values) are applied before validation."""
-    path = Path(path)
-    if not path.exists():
-        raise ConfigError(f"{path}: no such config file")
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as e:
-        raise ConfigError(f"{path}: not valid YAML: {e}") from e
-    if data is None:
-        data = {}
-    for dotted, value in (overrides or {}).items():
-        set_dotted(data, dotted, value)
-    cfg = config_from_dict(data, str(path))
-    cfg.source_path = str(path)
-    return cfg
-
-
-def set_dotted(data: dict, dotted: str, value: Any) -> None:
-    node = data
-    parts = dotted.split(".")
-    for i, p in enumerate(parts[:-1]):
-        if node.get(p) is None:  # absent, or an empty section in the YAML
-            node[p] = {}
-        node = node[p]
-        if not isinstance(node, dict):
-            where = ".".join(parts[: i + 1])
-            raise ConfigError(f"--set {dotted}: {where} is not a section (it is {node!r})")
-    node[parts[-1]] = value
-
-
-def config_to_dict(cfg: Any) -> dict:
-    """The config as plain data (round-trips through `config_from_dict`)."""
-    out = dataclasses.asdict(cfg)
-    out.pop("source_path", None)
-    return out
-
-
-def save_config(cfg: Config, path: str | os.PathLike) -> None:
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    Path(path).write_text(yaml.safe_dump(config_to_dict(cfg), sort_keys=False), encoding="utf-8")

@@ -7,6 +7,7 @@ multi-GPU and TPU users expect; the global batch size in the config is split acr
 from __future__ import annotations
 
 import tensorflow as tf
+import tf_keras as keras
 
 from tfrec.config import TrainingConfig
 
@@ -15,8 +16,6 @@ def get_strategy(cfg: TrainingConfig) -> tf.distribute.Strategy:
     """`default` (one device), `mirrored` (all local GPUs), `multi_worker` (TF_CONFIG cluster)
     or `tpu` (`tpu_address`, or the Colab/Cloud TPU found from the environment)."""
     if cfg.mixed_precision:
-        import tf_keras as keras
-
         policy = "mixed_bfloat16" if cfg.strategy == "tpu" else "mixed_float16"
         keras.mixed_precision.set_global_policy(policy)
     if cfg.strategy == "default":

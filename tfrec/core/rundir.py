@@ -13,6 +13,7 @@
                                          added_items.parquet)
                 export/<model>/<version>/    TF Serving SavedModels; export/models.config
                 metrics.json             evaluation figures (each stage adds its section)
+                bench.json               `tfrec bench` results
                 report/<page>.html       the readable report
 
 Each stage reads what earlier stages wrote, so `tfrec train retrieval` after `tfrec run --stages
@@ -101,6 +102,11 @@ class RunDir:
     def ranking_baseline_training(self) -> Path:
         return self.ranking / "baseline_training"
 
+    @property
+    def ranking_training_summary(self) -> Path:
+        """Epochs run, best validation AUC and history of the ranker and its baseline."""
+        return self.ranking / "training.json"
+
     # --- tuning, index, export -------------------------------------------------------------
     @property
     def tuning(self) -> Path:
@@ -126,6 +132,11 @@ class RunDir:
     @property
     def models_config(self) -> Path:
         return self.export / "models.config"
+
+    @property
+    def bench(self) -> Path:
+        """`tfrec bench` results."""
+        return self.root / "bench.json"
 
     # --- evaluation ------------------------------------------------------------------------
     @property

@@ -25,7 +25,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from tfrec.data.datasets import PreparedData, Vocabulary, _histories
+from tfrec.data.catalog import Vocabulary
+from tfrec.data.prepared import PreparedData, histories_before
 from tfrec.data.schema import EVENT_STRENGTH
 
 LABEL_COLUMNS = ("click", "add_to_cart", "purchase")
@@ -108,7 +109,9 @@ def ranking_frame(
     first = frame.drop_duplicates(["session_id", "query"])[
         ["session_id", "query", "user_id", "search_time"]
     ].rename(columns={"search_time": "timestamp"})
-    hist = _histories(_positives(data, events), first[["user_id", "timestamp"]], data.max_history)
+    hist = histories_before(
+        _positives(data, events), first[["user_id", "timestamp"]], data.max_history
+    )
     first = first.assign(history=list(hist))[["session_id", "query", "history"]]
     frame = frame.merge(first, on=["session_id", "query"], how="left")
     frame["search_id"] = frame.groupby(["session_id", "query"], sort=False).ngroup()

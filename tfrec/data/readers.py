@@ -1,21 +1,17 @@
-"""Readers: CSV, Parquet and JSON Lines files into the data contract, validated.
+"""Readers: CSV, Parquet and JSON Lines files into the data contract's column names.
 
 `read_table` reads one file through pandas, maps its column names to the contract's and checks
 that the required columns are there; the frame it returns is indexed by the row number a user
 sees in the file (CSV: the line number, header = line 1; JSON Lines: the line number; Parquet:
-the 1-based row). `load_shop` reads a whole shop (from files, from the synthetic shop's
-directory, or from one raw transaction log such as Online Retail), validates it with
-`tfrec.data.validation` and returns clean, typed frames with a `DataReport` of what was removed.
+the 1-based row). Whole shops are loaded by `tfrec.data.sources.load_shop`.
 
 Example:
 
 ```python
-from tfrec.config import load_config
-from tfrec.data.readers import load_shop
+from tfrec.data import schema
+from tfrec.data.readers import read_table
 
-cfg = load_config("configs/online_retail.yaml")
-shop = load_shop(cfg.data, base_dir=".")
-print("\\n".join(shop.report.summary_lines()))
+items = read_table("shop/items.csv.gz", schema.ITEMS)
 ```
 """
 
@@ -28,37 +24,14 @@ import io
 import json
 import lzma
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from tfrec.config import DataConfig, TableSource, TransactionsSource, ValidationPolicies
-from tfrec.data import schema
-from tfrec.data.schema import Column, TableSchema
-from tfrec.data.validation import (
-    DataReport,
-    DataValidationError,
-    Violation,
-    is_missing,
-    validate_tables,
-    validate_transactions,
-)
-
-# A raw transaction log (one row per invoice line), before it is mapped into items and events.
-TRANSACTIONS = TableSchema(
-    "transactions",
-    (
-        Column("item_id", "string", True),
-        Column("title", "text", False),
-        Column("user_id", "string", False),
-        Column("session_id", "string", True),
-        Column("timestamp", "timestamp", True),
-        Column("quantity", "float", True),
-        Column("price", "float", True),
-    ),
-)
+from tfrec.config import TableSource, ValidationPolicies
+from tfrec.data.report import DataReport, DataValidationError, Violation
+from tfrec.data.schema import TableSchema
 
 _SUFFIX_FORMATS = {
     ".csv": "csv",
@@ -71,34 +44,6 @@ _SUFFIX_FORMATS = {
     ".json": "jsonl",
 }
 _COMPRESSIONS = {".gz": gzip.decompress, ".bz2": bz2.decompress, ".xz": lzma.decompress}
-_SYNTHETIC_SUFFIXES = {"parquet": ".parquet", "csv": ".csv", "jsonl": ".jsonl"}
-
-
-@dataclass
-class ShopData:
-    """A validated shop: clean, typed frames in the contract's columns, and the report.
-
-    Args:
-        items: pd.DataFrame. `item_id`, `title`, `description`, `category`, `brand`, `price`,
-            `created_at` and declared item features. Optional columns absent from the file are
-            present and empty.
-        events: pd.DataFrame. `user_id`, `item_id`, `event`, `timestamp`, `query`, `position`,
-            `session_id`, `quantity`.
-        judgments: pd.DataFrame | None. `query`, `item_id`, `relevance`, when given.
-        users: pd.DataFrame | None. `user_id` and the file's other columns, when given.
-        report: DataReport. Rows read and kept, what the policies dropped, cleaning counts.
-    """
-
-    items: pd.DataFrame
-    events: pd.DataFrame
-    judgments: pd.DataFrame | None
-    users: pd.DataFrame | None
-    report: DataReport
-
-
-# --------------------------------------------------------------------------------------------
-# One table
-# --------------------------------------------------------------------------------------------
 
 
 def detect_format(path: Path, fmt: str = "auto") -> str:
@@ -151,7 +96,7 @@ def read_table(
             are missing or mapped to columns the file does not have.
     """
     src = source if isinstance(source, TableSource) else TableSource(path=str(source))
-    path = _resolve(src.path, base_dir)
+    path = resolve_path(src.path, base_dir)
     file = str(path)
     if not path.exists():
         raise FileNotFoundError(f"{file}: no such file (the {schema.name} table)")
@@ -188,7 +133,17 @@ def read_table(
     return df
 
 
-def _resolve(path: str | Path, base_dir: Path | None) -> Path:
+def resolve_path(path: str | Path, base_dir: Path | None) -> Path:
+    """A config path: `~` expanded, a relative one joined to `base_dir` (when given).
+
+    Args:
+        path: str | Path. The path as the config writes it.
+        base_dir: Path | None. What relative paths are relative to; None leaves them as they are.
+
+    Example:
+        >>> resolve_path("data/items.csv", Path("/work"))
+        PosixPath('/work/data/items.csv')
+    """
     p = Path(path).expanduser()
     if p.is_absolute() or base_dir is None:
         return p
@@ -445,235 +400,3 @@ def _map_columns(
         keep = [c for c in df.columns if c in table_schema.names or c in extra_columns]
         df = df[keep]
     return df
-
-
-# --------------------------------------------------------------------------------------------
-# A whole shop
-# --------------------------------------------------------------------------------------------
-
-
-def load_shop(
-    data_cfg: DataConfig,
-    base_dir: Path | None = None,
-    synthetic_dir: Path | None = None,
-) -> ShopData:
-    """Read and validate a shop as `data_cfg.source` says.
-
-    Args:
-        data_cfg: DataConfig. ``source: files`` reads `items`, `events` and optional
-            `judgments`/`users`; ``source: synthetic`` reads ``items``, ``events``,
-            ``judgments`` and ``users`` (``.parquet``, ``.csv`` or ``.jsonl``) that the synthetic
-            generator wrote into `synthetic_dir`; ``source: transactions`` derives items and
-            events from one raw transaction log.
-        base_dir: Path | None. Relative paths in the config resolve against it.
-        synthetic_dir: Path | None. Where the synthetic shop's files are (source synthetic).
-
-    Returns:
-        ShopData with clean, typed frames (fresh 0-based index) and the report.
-
-    Raises:
-        DataValidationError: every violation of every rule whose policy is ``error``.
-    """
-    if data_cfg.source == "transactions":
-        if data_cfg.transactions is None:
-            raise ValueError("data.source is transactions but data.transactions is not set")
-        return _load_transactions(data_cfg.transactions, data_cfg, base_dir)
-    if data_cfg.source == "files":
-        sources = {
-            "items": data_cfg.items,
-            "events": data_cfg.events,
-            "judgments": data_cfg.judgments,
-            "users": data_cfg.users,
-        }
-        for name in ("items", "events"):
-            if sources[name] is None:
-                raise ValueError(f"data.source is files but data.{name} is not set")
-    elif data_cfg.source == "synthetic":
-        sources = _synthetic_sources(data_cfg, synthetic_dir)
-        base_dir = None
-    else:
-        raise ValueError(
-            f"data.source must be files, synthetic or transactions, got {data_cfg.source!r}"
-        )
-
-    report = DataReport()
-    frames: dict[str, pd.DataFrame | None] = {}
-    files: dict[str, str] = {}
-    extras = {"items": list(data_cfg.item_features), "events": [], "judgments": [], "users": None}
-    for name, src in sources.items():
-        if src is None:
-            frames[name] = None
-            continue
-        frames[name] = read_table(
-            src,
-            schema.TABLES[name],
-            base_dir,
-            policies=data_cfg.policies,
-            report=report,
-            extra_columns=extras[name],
-        )
-        files[name] = str(_resolve(src.path, base_dir))
-    clean, report = validate_tables(frames, data_cfg, files, report)
-    return ShopData(clean["items"], clean["events"], clean["judgments"], clean["users"], report)
-
-
-def _synthetic_sources(
-    data_cfg: DataConfig, synthetic_dir: Path | None
-) -> dict[str, TableSource | None]:
-    if synthetic_dir is None:
-        raise ValueError(
-            "data.source is synthetic: pass synthetic_dir, the folder the synthetic shop "
-            "generator wrote items/events/judgments/users into"
-        )
-    folder = Path(synthetic_dir)
-    preferred = [data_cfg.synthetic.format] + [
-        f for f in _SYNTHETIC_SUFFIXES if f != data_cfg.synthetic.format
-    ]
-    out: dict[str, TableSource | None] = {}
-    for name in ("items", "events", "judgments", "users"):
-        found = None
-        for fmt in preferred:
-            for suffix in (_SYNTHETIC_SUFFIXES[fmt], _SYNTHETIC_SUFFIXES[fmt] + ".gz"):
-                p = folder / f"{name}{suffix}"
-                if p.exists() and found is None:
-                    found = TableSource(path=str(p), format=fmt)
-        if found is None and name in ("items", "events"):
-            there = sorted(p.name for p in folder.iterdir()) if folder.is_dir() else []
-            raise FileNotFoundError(
-                f"{folder}: no {name}.parquet, {name}.csv or {name}.jsonl in the synthetic shop "
-                f"folder (files there: {', '.join(there) or 'none'}); generate the shop first"
-            )
-        out[name] = found
-    return out
-
-
-# --------------------------------------------------------------------------------------------
-# A raw transaction log (Online Retail)
-# --------------------------------------------------------------------------------------------
-
-
-def _load_transactions(
-    tx: TransactionsSource, data_cfg: DataConfig, base_dir: Path | None
-) -> ShopData:
-    """Map a transaction log to items and one event per cleaned line."""
-    report = DataReport()
-    src = TableSource(
-        path=tx.path, format=tx.format, columns=dict(tx.columns), encoding=tx.encoding
-    )
-    file = str(_resolve(tx.path, base_dir))
-    raw = read_table(
-        src, TRANSACTIONS, base_dir, policies=data_cfg.policies, report=report, extra_columns=[]
-    )
-    lines, errors = validate_transactions(raw, file, data_cfg, report, TRANSACTIONS)
-    if errors:
-        raise DataValidationError(errors)
-    lines = clean_transactions(lines, tx, report)
-    report.rows_kept["transactions"] = len(lines)
-    items, events = transactions_to_tables(lines, tx, report)
-    clean, report = validate_tables(
-        {"items": items, "events": events},
-        data_cfg,
-        {"items": f"{file} (items derived from it)", "events": file},
-        report,
-    )
-    return ShopData(clean["items"], clean["events"], None, None, report)
-
-
-def clean_transactions(
-    lines: pd.DataFrame, tx: TransactionsSource, report: DataReport
-) -> pd.DataFrame:
-    """Apply the declared cleaning steps in order, counting the rows each removes.
-
-    Steps (each when enabled in `tx.cleaning`), with their `report.cleaning` keys:
-    ``cancellations`` (session id starts with `cancellation_prefix`), ``non_positive_quantity``
-    (returns), ``missing_title``, ``non_positive_price``, ``non_product`` (ids in
-    `non_product_item_ids` or fully matching `non_product_item_pattern`), ``missing_user``
-    (guest checkouts). User ids written as floats (``17850.0``) become ``17850``.
-    """
-    c = tx.cleaning
-    df = lines.copy()
-    df["user_id"] = df["user_id"].str.replace(r"^(\d+)\.0+$", r"\1", regex=True)
-    df["title"] = df["title"].str.strip()
-    steps = []
-    if c.drop_cancellations and c.cancellation_prefix:
-        steps.append(
-            ("cancellations", lambda d: d["session_id"].str.startswith(c.cancellation_prefix))
-        )
-    if c.drop_non_positive_quantity:
-        steps.append(("non_positive_quantity", lambda d: d["quantity"] <= 0))
-    if c.drop_missing_title:
-        steps.append(("missing_title", lambda d: is_missing(d["title"])))
-    if c.drop_non_positive_price:
-        steps.append(("non_positive_price", lambda d: d["price"] <= 0))
-    if c.non_product_item_ids or c.non_product_item_pattern:
-
-        def non_product(d: pd.DataFrame) -> pd.Series:
-            mask = d["item_id"].isin(c.non_product_item_ids)
-            if c.non_product_item_pattern:
-                mask |= (
-                    d["item_id"]
-                    .str.fullmatch(c.non_product_item_pattern)
-                    .fillna(False)
-                    .astype(bool)
-                )
-            return mask
-
-        steps.append(("non_product", non_product))
-    if c.drop_missing_user:
-        steps.append(("missing_user", lambda d: is_missing(d["user_id"])))
-    for name, fn in steps:
-        mask = fn(df).fillna(False).astype(bool)
-        report.cleaning[name] = int(mask.sum())
-        df = df[~mask.to_numpy()]
-    return df
-
-
-def transactions_to_tables(
-    lines: pd.DataFrame, tx: TransactionsSource, report: DataReport | None = None
-) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Items (one title each, median unit price, first sale) and one event per line.
-
-    When an item's lines carry several titles, `tx.cleaning.title_resolution` picks one:
-    ``most_frequent`` (ties go to the most recent) or ``latest``; the number of such items goes
-    to ``report.resolved["items_with_inconsistent_titles"]``.
-    """
-    titled = lines[~is_missing(lines["title"])]
-    if tx.cleaning.title_resolution == "most_frequent":
-        counts = (
-            titled.groupby(["item_id", "title"], sort=False)
-            .agg(n=("timestamp", "size"), last=("timestamp", "max"))
-            .reset_index()
-            .sort_values(["item_id", "n", "last"], ascending=[True, False, False], kind="stable")
-        )
-        titles = counts.drop_duplicates("item_id").set_index("item_id")["title"]
-    else:
-        ordered = titled.assign(_order=np.arange(len(titled))).sort_values(
-            ["timestamp", "_order"], kind="stable"
-        )
-        titles = ordered.drop_duplicates("item_id", keep="last").set_index("item_id")["title"]
-    g = lines.groupby("item_id", sort=True)
-    items = pd.DataFrame(
-        {
-            "title": titles.reindex(g.size().index),
-            "price": g["price"].median(),
-            "created_at": g["timestamp"].min(),
-        }
-    )
-    items.index.name = "item_id"
-    items = items.reset_index()
-    items.index = pd.RangeIndex(1, len(items) + 1, name="row")
-    events = pd.DataFrame(
-        {
-            "user_id": lines["user_id"],
-            "item_id": lines["item_id"],
-            "event": tx.event,
-            "timestamp": lines["timestamp"],
-            "session_id": lines["session_id"],
-            "quantity": lines["quantity"],
-        },
-        index=lines.index,
-    )
-    if report is not None:
-        per_item = titled.groupby("item_id")["title"].nunique()
-        report.resolved["items_with_inconsistent_titles"] = int((per_item > 1).sum())
-    return items, events

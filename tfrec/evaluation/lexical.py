@@ -8,7 +8,6 @@ from collections import Counter
 
 import numpy as np
 
-
 _TOKEN = re.compile(r"[a-z0-9]+")
 
 
@@ -46,5 +45,3 @@ class BM25:
             for doc_id, tf in self.postings.get(term, ()):
                 out[doc_id] += self.idf[term] * tf * (self.k1 + 1) / (tf + self.norm[doc_id])
         return out
-
-

@@ -29,7 +29,8 @@ import pandas as pd
 from tfrec.config import Config
 from tfrec.core.log import echo
 from tfrec.core.topk import top_k
-from tfrec.data.datasets import PAD, PreparedData
+from tfrec.data.catalog import PAD
+from tfrec.data.prepared import PreparedData
 from tfrec.evaluation.metrics import ranking_metrics, recall_curve
 from tfrec.evaluation.scorers import (
     Scorer,

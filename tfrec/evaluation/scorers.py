@@ -10,7 +10,8 @@ from collections.abc import Callable
 import numpy as np
 import pandas as pd
 
-from tfrec.data.datasets import PreparedData, retrieval_features
+from tfrec.data.datasets import retrieval_features
+from tfrec.data.prepared import PreparedData
 from tfrec.evaluation.lexical import BM25
 
 Scorer = Callable[[pd.DataFrame], np.ndarray]  # instances -> scores [n, N]
@@ -70,5 +71,3 @@ def model_scorer(data: PreparedData, model) -> Scorer:
         return query_emb @ item_emb.T
 
     return score
-
-

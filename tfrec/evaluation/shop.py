@@ -1,4 +1,4 @@
-"""The `shop` stage: each shop capability measured on the held-out (test) period.
+"""Each shop capability measured on the held-out (test) period.
 
 Everything is built from the training split only (popularity, co-occurrence, user histories),
 and scored on the test split:
@@ -26,21 +26,24 @@ and scored on the test split:
   `shop.mmr_lambdas`: NDCG@10, Recall@10, intra-list diversity, category diversity and catalog
   coverage (plotted).
 
-Results go to metrics.json (`shop`) and report/shop.html.
+`evaluate_shop` returns the figures; the `shop` stage (`tfrec.stages.shop`) writes them to
+metrics.json (`shop`) and report/shop.html (`tfrec.report.shop`).
 """
 
 from __future__ import annotations
 
-import html
 import time
 
 import numpy as np
 import pandas as pd
 
-from tfrec.evaluation.metrics import ranking_metrics
-
+from tfrec.config import Config
+from tfrec.core.log import echo
 from tfrec.core.topk import top_k
-from tfrec.report.page import PAGE_END, figure_png, page_start
+from tfrec.data.prepared import PreparedData
+from tfrec.evaluation.metrics import ranking_metrics
+from tfrec.models.retrieval import RetrievalModel
+from tfrec.shop.cold_start import embed_new_items
 from tfrec.shop.complementary import complementary_scores
 from tfrec.shop.context import ModelQueryEncoder, ShopContext
 from tfrec.shop.cooccurrence import CoCounts
@@ -53,6 +56,8 @@ from tfrec.shop.diversity import (
 from tfrec.shop.explain import explain_item
 from tfrec.shop.session import session_query_embeddings
 from tfrec.shop.similar import DIMENSIONS, check_weights, similar_scores
+from tfrec.text.encoder import TextEncoder
+from tfrec.text.frozen import make_text_encoder
 
 
 def _sample(frame: pd.DataFrame, limit: int, seed: int) -> pd.DataFrame:
@@ -220,8 +225,6 @@ def cold_item_metrics(
 ) -> dict:
     """Cold-item slice of feed and search, with cold items' embeddings recomputed from their
     content (as an item added after training would be) next to their catalog rows."""
-    from tfrec.shop.cold_start import embed_new_items
-
     cold = np.flatnonzero(data.cold_items)
     out: dict = {"cold_items": len(cold)}
     if not len(cold):
@@ -434,165 +437,38 @@ def diversity_tradeoff(ctx: ShopContext, feed: dict, lambdas, k: int = 10, candi
     return rows
 
 
-def _plot_tradeoff(rows: list[dict], k: int) -> str:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
-    ndcg = [r[f"ndcg@{k}"] for r in rows]
-    for ax, key, label in (
-        (axes[0], "intra_list_diversity", "intra-list diversity (1 - cos)"),
-        (axes[1], "catalog_coverage", "catalog coverage"),
-    ):
-        x = [r[key] for r in rows]
-        ax.plot(x, ndcg, marker="o")
-        for r, xi, yi in zip(rows, x, ndcg):
-            ax.annotate(
-                f"λ={r['lambda']:g}",
-                (xi, yi),
-                fontsize=8,
-                xytext=(3, 3),
-                textcoords="offset points",
-            )
-        ax.set_xlabel(label)
-        ax.set_ylabel(f"NDCG@{k}")
-        ax.grid(alpha=0.3)
-    fig.suptitle("MMR re-ranking of the home feed: accuracy against diversity")
-    return figure_png(fig)
-
-
 # ------------------------------------------------------------------------------------------------
-# Tables, report, stage
+# Every capability
 # ------------------------------------------------------------------------------------------------
 
 
-def _flatten(section: dict, keys=("slices",)) -> pd.DataFrame:
-    rows = []
-    for sl, models in section.get("slices", {}).items():
-        n = models.get("instances", models.get("positions"))
-        for model, m in models.items():
-            if isinstance(m, dict):
-                rows.append({"slice": sl, "model": model, "n": n, **m})
-    return pd.DataFrame(rows)
+def evaluate_shop(
+    cfg: Config,
+    data: PreparedData,
+    model: RetrievalModel,
+    text_encoder: TextEncoder | None = None,
+) -> dict:
+    """Every shop capability measured on the test period, with popularity, co-occurrence and
+    histories from the training split.
 
+    Args:
+        cfg: the run's config (`shop`, `evaluation.ks`, `seed`, `text` for cold items).
+        data: the run's prepared data.
+        model: the trained retrieval model.
+        text_encoder: a frozen `TextEncoder` to embed cold items' texts with; built from
+            `cfg.text` when cold items need one and the model has none.
 
-def shop_tables(m: dict) -> list[tuple[str, pd.DataFrame, str]]:
-    """(heading, table, explanation) per capability."""
-    out = []
-    if m["feed"].get("slices"):
-        out.append(
-            (
-                "Home feed (held-out users, test period)",
-                _flatten(m["feed"]),
-                "home_feed = the trained towers for users with a history or a known id, "
-                "popularity for the others (what tfrec.shop.home_feed serves).",
-            )
-        )
-    if m["session"].get("slices"):
-        out.append(
-            (
-                "Session intent: next-click Recall@K on replayed held-out sessions",
-                _flatten(m["session"]),
-                "State before position t: no_session = history at session start only; "
-                "session_in_history = the session's items appended to the history input; "
-                "session_blend = plus the blend with the session items' mean embedding; "
-                "+queries = plus the session's earlier searches as the query text.",
-            )
-        )
-    cold = m["cold_start"]
-    rows = []
-    for task in ("feed", "search"):
-        if task in cold:
-            for model, v in cold[task].items():
-                if isinstance(v, dict):
-                    rows.append(
-                        {
-                            "slice": f"cold items ({task})",
-                            "model": model,
-                            "n": cold[task]["instances"],
-                            **v,
-                        }
-                    )
-    for key in ("feed", "session"):
-        sl = m[key].get("slices", {}).get("no_history")
-        if sl:
-            for model, v in sl.items():
-                if isinstance(v, dict):
-                    rows.append(
-                        {
-                            "slice": f"cold users ({key})",
-                            "model": model,
-                            "n": sl.get("instances", sl.get("positions")),
-                            **v,
-                        }
-                    )
-    if rows:
-        note = (
-            f"{cold.get('cold_items', 0)} cold items (first seen or launched after the training "
-            "cutoff). trained_content: cold items embedded from their text and attributes by "
-            "embed_new_items (max |content - catalog| = "
-            f"{cold.get('content_vs_catalog_max_abs_diff', float('nan')):.2e})."
-        )
-        out.append(("Cold start", pd.DataFrame(rows), note))
-    sim = m["similar"]
-    rows = [{"model": name, **v} for name, v in sim.items() if isinstance(v, dict)]
-    out.append(
-        (
-            f"Similar items (top {sim['k']})",
-            pd.DataFrame(rows),
-            f"same_leaf_share over {sim['anchors']} random anchors; co_click_hitrate: a pair "
-            f"clicked in the same held-out session found in the top {sim['k']} "
-            f"({sim['co_click_anchors']} anchors).",
-        )
-    )
-    comp = m["complementary"]
-    rows = [{"model": name, **v} for name, v in comp.items() if isinstance(v, dict)]
-    if rows:
-        out.append(
-            (
-                "Complementary items: held-out co-purchase Recall@K",
-                pd.DataFrame(rows),
-                f"{comp['anchors']} anchor items of held-out baskets (add to cart / purchase in "
-                f"one session or invoice), {comp['anchors_with_training_copurchases']} with "
-                "co-purchases in training.",
-            )
-        )
-    out.append(("Explanations (trained feed, top 10)", pd.DataFrame([m["explanations"]]), ""))
-    out.append(("Diversity: MMR trade-off over lambda", pd.DataFrame(m["diversity"]), ""))
-    return out
+    Returns:
+        {"metrics": the `shop` section of metrics.json (feed, session, cold_start, similar,
+        complementary, explanations, diversity, seconds), "notes": the report page's notes}.
 
-
-def write_shop_report(path, title: str, tables, plot_png: str | None, notes=()) -> None:
-    parts = page_start(title)
-    parts += [f"<p>{html.escape(n)}</p>" for n in notes]
-    for heading, table, note in tables:
-        parts.append(f"<h2>{html.escape(heading)}</h2>")
-        if note:
-            parts.append(f"<p>{html.escape(note)}</p>")
-        parts.append(table.to_html(index=False, float_format=lambda v: f"{v:.4f}", na_rep="-"))
-        if heading.startswith("Diversity") and plot_png:
-            parts.append(
-                f"<img alt='NDCG against diversity' src='data:image/png;base64,{plot_png}'>"
-            )
-    parts.append(PAGE_END)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("\n".join(parts), encoding="utf-8")
-
-
-def evaluate_shop(cfg, run, data=None, model=None, text_encoder=None) -> dict:
-    """The `shop` stage: every capability's metrics into metrics.json and report/shop.html."""
-    from tfrec.core.log import echo
-    from tfrec.data.prepared import load_prepared
-    from tfrec.training.retrieval import load_retrieval_model
-    from tfrec.text.frozen import make_text_encoder
-
+    Example:
+        >>> out = evaluate_shop(cfg, data, model)  # doctest: +SKIP
+        >>> out["metrics"]["feed"]["slices"]["all"]["trained"]["recall@10"]  # doctest: +SKIP
+    """
     t0 = time.time()
     s = cfg.shop
     check_weights(s.similar_weights)
-    data = data or load_prepared(cfg, run)
-    model = model or load_retrieval_model(cfg, run, data)
     ctx = ShopContext.from_prepared(
         data,
         model.all_item_embeddings(),
@@ -622,21 +498,9 @@ def evaluate_shop(cfg, run, data=None, model=None, text_encoder=None) -> dict:
         m["explanations"], m["diversity"] = {}, []
     m["feed"] = {k: v for k, v in feed.items() if not k.startswith("_")}
     m["seconds"] = round(time.time() - t0, 1)
-    run.save_metrics({"shop": m})
-    tables = shop_tables(m)
-    with pd.option_context(
-        "display.width", 220, "display.max_columns", 30, "display.float_format", "{:.4f}".format
-    ):
-        for heading, table, _ in tables:
-            echo(f"[shop] {heading}")
-            echo(table.to_string(index=False))
-    png = _plot_tradeoff(m["diversity"], 10) if m["diversity"] else None
     notes = [
         f"Run {cfg.name}: {len(data.catalog) - 1} items; popularity, co-occurrence and histories "
         f"from training events (before {data.cutoffs['val_start']}); scored on the test period "
         f"from {data.cutoffs['test_start']}.",
     ]
-    path = run.report / "shop.html"
-    write_shop_report(path, f"tfrec shop capabilities: {cfg.name}", tables, png, notes)
-    echo(f"[shop] metrics in {run.metrics} (shop), report in {path} ({m['seconds']} s)")
-    return m
+    return {"metrics": m, "notes": notes}

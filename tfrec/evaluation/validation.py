@@ -7,7 +7,7 @@ import numpy as np
 import tf_keras as keras
 
 from tfrec.core.log import echo
-from tfrec.data.datasets import PreparedData
+from tfrec.data.prepared import PreparedData
 from tfrec.evaluation.retrieval import evaluate_scorers
 from tfrec.evaluation.scorers import model_scorer
 
@@ -45,5 +45,3 @@ class ValidationRecall(keras.callbacks.Callback):
             f" - val recall@{self.k}: "
             + ", ".join(f"{k[4:]}={v:.4f}" for k, v in logs.items() if k.startswith("val_"))
         )
-
-

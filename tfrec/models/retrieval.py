@@ -27,8 +27,8 @@ import tensorflow as tf
 import tensorflow_recommenders as tfrs
 import tf_keras as keras
 
-from tfrec.text.tokenizer import TOKEN_KEYS
 from tfrec.models.towers import ItemTower, QueryTower
+from tfrec.text.tokenizer import TOKEN_KEYS
 
 
 def _tokenize(encoder, texts: list[str], batch_size: int = 4096) -> dict[str, np.ndarray]:
@@ -39,6 +39,33 @@ def _tokenize(encoder, texts: list[str], batch_size: int = 4096) -> dict[str, np
         for start in range(0, len(strings), batch_size)
     ]
     return {key: np.concatenate([p[key].numpy() for p in parts]) for key in TOKEN_KEYS}
+
+
+class _ItemEmbeddingMemo:
+    """The catalog item embeddings of one state of a model's item-side weights, so the stages
+    of a run share one pass of the item tower over the catalog (`all_item_embeddings`).
+
+    A plain object, not a `tf.Module` or container: assigned to a Keras model it is neither
+    tracked nor wrapped, so it is in no checkpoint, SavedModel or weight list.
+
+    Example:
+        >>> memo = _ItemEmbeddingMemo()
+        >>> memo.put((1.0,), np.zeros((2, 4)))
+        >>> memo.get((1.0,)).shape, memo.get((2.0,))
+        ((2, 4), None)
+    """
+
+    def __init__(self):
+        self._state: tuple | None = None
+        self._embeddings: np.ndarray | None = None
+
+    def get(self, state: tuple) -> np.ndarray | None:
+        """The embeddings stored for `state` (a weights fingerprint), or None."""
+        return self._embeddings if self._state == state else None
+
+    def put(self, state: tuple, embeddings: np.ndarray) -> None:
+        """Keep `embeddings` (replacing those of any other state)."""
+        self._state, self._embeddings = state, embeddings
 
 
 class RetrievalModel(tfrs.Model):
@@ -144,6 +171,8 @@ class RetrievalModel(tfrs.Model):
             num_hard_negatives=num_hard_negatives,
             remove_accidental_hits=remove_accidental_hits,
         )
+        # `all_item_embeddings` of the current item-side weights (not a Keras-tracked object)
+        self._item_embedding_memo = _ItemEmbeddingMemo()
 
     # --- item side --------------------------------------------------------------------------
 
@@ -182,22 +211,43 @@ class RetrievalModel(tfrs.Model):
 
     # --- query side -------------------------------------------------------------------------
 
-    def query_embeddings(self, features: dict, training: bool = False) -> tf.Tensor:
-        """Embeddings of the query side. `features` holds `user_idx`, `history` and either
-        `query` (raw strings, "" for none) or `query_idx` (row of the known-query table)."""
+    def query_embeddings(
+        self, features: dict, training: bool = False, text_encoder=None
+    ) -> tf.Tensor:
+        """Embeddings of the query side.
+
+        Args:
+            features: dict with `user_idx` [B], `history` [B, L] and either `query` [B] (raw
+                strings, "" for none) or `query_idx` [B] (row of the known-query table).
+            training: bool. Defaults to False.
+            text_encoder: a `TextEncoder` that embeds the query text instead of the model's
+                own `text_encoder` for this call (e.g. a view of it with another tokenizer,
+                `TextEncoder.with_tokenizer`); None uses the model's. The model is not changed.
+
+        Returns:
+            tf.Tensor [B, D].
+
+        Example:
+            >>> model.query_embeddings(
+            ...     {"query": tf.constant(["red mug"]), "user_idx": [0], "history": [[0]]},
+            ...     text_encoder=model.text_encoder.with_tokenizer("wordpiece"),
+            ... )  # doctest: +SKIP
+        """
+        if text_encoder is None:
+            text_encoder = self.text_encoder
         if "query_input_ids" in features:
             # tokenized in the input pipeline (`retrieval_dataset(tokenizer=...)`)
             tokens = {key: features[f"query_{key}"] for key in TOKEN_KEYS}
             has_query = tf.cast(tf.reshape(features["query_idx"], [-1]) > 0, tf.float32)
-            text = self.text_encoder(tokens, training=training)
+            text = text_encoder(tokens, training=training)
         elif "query" in features and (self.train_text or "query_idx" not in features):
-            if self.text_encoder is None:
+            if text_encoder is None:
                 raise ValueError(
                     "raw query strings need a text encoder: call attach_text_encoder() first"
                 )
             query = tf.reshape(tf.convert_to_tensor(features["query"]), [-1])
             has_query = tf.cast(tf.strings.length(tf.strings.strip(query)) > 0, tf.float32)
-            text = self.text_encoder(query, training=training)
+            text = text_encoder(query, training=training)
         else:
             query_idx = tf.cast(tf.reshape(features["query_idx"], [-1]), tf.int64)
             has_query = tf.cast(query_idx > 0, tf.float32)
@@ -248,19 +298,17 @@ class RetrievalModel(tfrs.Model):
         of the item side's weights: the stages of a run (evaluation, ranking, shop, index,
         export) share them instead of running the item tower, and BERT in the fine-tuned
         modes, over the catalog again. The returned array is read-only."""
-        state = self._item_weights_state()
-        cached = getattr(self, "_item_embeddings_cache", None)
-        if cached is not None and cached[0] == state:
-            return cached[1]
+        cached = self._item_embedding_memo.get(self._item_weights_state())
+        if cached is not None:
+            return cached
         out = []
         for start in range(0, self.num_items, batch_size):
             idx = tf.range(start, min(start + batch_size, self.num_items), dtype=tf.int64)
             out.append(self.item_embeddings(idx).numpy())
         embeddings = np.concatenate(out, axis=0)
         embeddings.setflags(write=False)
-        # keyed by the state after the run: a first call also builds the item tower's weights;
-        # a plain attribute, outside Keras tracking and checkpoints
-        object.__setattr__(self, "_item_embeddings_cache", (self._item_weights_state(), embeddings))
+        # keyed by the state after the run: a first call also builds the item tower's weights
+        self._item_embedding_memo.put(self._item_weights_state(), embeddings)
         return embeddings
 
     def _item_weights_state(self) -> tuple:

@@ -19,6 +19,7 @@ def _mlp(layers: list[int], name: str) -> list[keras.layers.Layer]:
     ]
 
 
+@keras.utils.register_keras_serializable(package="tfrec")
 class ItemTower(keras.layers.Layer):
     """Maps item features to an L2-normalised embedding.
 
@@ -120,6 +121,7 @@ class ItemTower(keras.layers.Layer):
         return config
 
 
+@keras.utils.register_keras_serializable(package="tfrec")
 class QueryTower(keras.layers.Layer):
     """Maps a search query and/or a user to an L2-normalised embedding in the item space.
 
@@ -142,6 +144,15 @@ class QueryTower(keras.layers.Layer):
         use_history: bool. Whether the user's recent items are an input. Defaults to True.
         user_dropout: float. While training, the share of examples whose user id is replaced by
             "unknown", so the tower learns to serve new users. Defaults to 0.1.
+
+    Example:
+
+    >>> tower = QueryTower(32, [64], user_vocab_size=10, id_embedding_dim=8)
+    >>> out = tower({"text_embedding": tf.zeros([2, 384]), "has_query": tf.ones([2]),
+    ...              "user_idx": tf.constant([0, 3]), "history_embedding": tf.zeros([2, 4, 32]),
+    ...              "history_mask": tf.zeros([2, 4])})
+    >>> out.shape
+    TensorShape([2, 32])
     """
 
     def __init__(

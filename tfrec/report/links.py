@@ -6,7 +6,6 @@ import html
 import re
 from pathlib import Path
 
-
 REPORT_PAGES = {
     "index.html": "retrieval",
     "ranking.html": "ranking",
@@ -36,5 +35,3 @@ def link_report_pages(report_dir: Path) -> list[Path]:
             continue
         page.write_text(text, encoding="utf-8")
     return pages
-
-

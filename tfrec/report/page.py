@@ -1,7 +1,7 @@
 """The pieces every report page shares: the HTML head and style, and figures as inline PNG.
 
 Pages are self-contained (plots embedded as base64 PNG) so a report directory can be copied or
-attached anywhere; `tfrec.evaluation.link_report_pages` joins them with a navigation bar.
+attached anywhere; `tfrec.report.links.link_report_pages` joins them with a navigation bar.
 """
 
 from __future__ import annotations
@@ -31,10 +31,25 @@ def page_start(title: str, extra_style: str = "") -> list[str]:
 PAGE_END = "</body></html>"
 
 
+def pyplot():
+    """`matplotlib.pyplot` on the non-interactive Agg backend (pages are written, not shown).
+
+    Example:
+        >>> plt = pyplot()
+        >>> fig, ax = plt.subplots()
+    """
+    # deferred: matplotlib loads only when a page has a plot
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt  # deferred: as above
+
+    return plt
+
+
 def figure_png(fig) -> str:
     """A matplotlib figure as base64 PNG (the figure is closed)."""
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     buf = io.BytesIO()
     fig.tight_layout()
     fig.savefig(buf, format="png", dpi=110)

@@ -8,15 +8,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from tfrec.report.page import PAGE_END, figure_png, img, page_start
+from tfrec.report.page import PAGE_END, figure_png, img, page_start, pyplot
 
 
 def _plot_curves(curves: dict[str, list[float]], title: str) -> str:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(6, 3.6))
     for name, curve in curves.items():
         ax.plot(np.arange(1, len(curve) + 1), curve, label=name)
@@ -71,5 +67,3 @@ def _html_table(table: pd.DataFrame) -> str:
         out.append("<tr>" + "".join(cells) + "</tr>")
     out.append("</table>")
     return "\n".join(out)
-
-

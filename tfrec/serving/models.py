@@ -20,8 +20,10 @@ from pathlib import Path
 
 import numpy as np
 import tensorflow as tf
+from tensorflow.core.protobuf import saved_model_pb2
 
 import tfrec  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TensorFlow loads)
+from tfrec.core.log import echo
 
 WARMUP = "assets.extra/tf_serving_warmup_requests"
 INFO = "assets.extra/tfrec.json"
@@ -152,10 +154,11 @@ def _to_tensor(key: str, value, dtype: tf.DType, dims: list[int]) -> tf.Tensor:
 
 def load_version(name: str, path: Path) -> LoadedVersion:
     """Load a version and run every warmup request; raises on any failure."""
+    # deferred: the ops libraries (TF Text, ScaNN) and TF Serving's protos load with the first
+    # version, not with the module; the loader registers the ops the exported graphs use
     import tensorflow_text  # noqa: F401  (registers the TF Text ops of the in-graph tokenizer)
-    from scann import scann_ops  # noqa: F401  (registers the Scann ops the graph may use)
-    from tensorflow.core.protobuf import saved_model_pb2
-    from tensorflow_serving.apis import prediction_log_pb2
+    from scann import scann_ops  # noqa: F401  deferred: registers the Scann ops the graph may use
+    from tensorflow_serving.apis import prediction_log_pb2  # deferred: as above
 
     sm = saved_model_pb2.SavedModel()
     sm.ParseFromString((path / "saved_model.pb").read_bytes())
@@ -181,16 +184,14 @@ class ModelManager:
     Args:
         export_dir: Path. The run's `export/` directory (`<model>/<version>/`).
         poll_seconds: float. How often new versions are looked for. Defaults to 2.
-        log: callable taking one line. Defaults to print.
         on_load: callable taking a `LoadedVersion`, or None. Run on every loaded and warmed-up
             version before it is swapped in (the product pipeline builds the version's shop
             context here); when it raises, the version is refused. Defaults to None.
     """
 
-    def __init__(self, export_dir: Path, poll_seconds: float = 2.0, log=print, on_load=None):
+    def __init__(self, export_dir: Path, poll_seconds: float = 2.0, on_load=None):
         self.export_dir = Path(export_dir)
         self.poll_seconds = poll_seconds
-        self.log = log
         self.on_load = on_load
         self._current: dict[str, LoadedVersion] = {}
         self._refused: dict[str, dict[int, str]] = {}
@@ -263,12 +264,12 @@ class ModelManager:
                 except Exception as e:  # a broken version must never take the server down
                     with self._lock:
                         refused[v] = f"{type(e).__name__}: {_short(e)}"
-                    self.log(f"[serve] refused {name} version {v}: {refused[v]}")
+                    echo(f"[serve] refused {name} version {v}: {refused[v]}")
                     continue
                 with self._lock:
                     self._current[name] = loaded
                     self.swaps += 1
-                self.log(
+                echo(
                     f"[serve] {name} version {v} serving (loaded and warmed up in "
                     f"{time.time() - t0:.1f} s)"
                 )
@@ -290,7 +291,7 @@ class ModelManager:
                 try:
                     self.poll()
                 except Exception as e:  # keep polling whatever happens on disk
-                    self.log(f"[serve] poll failed: {e}")
+                    echo(f"[serve] poll failed: {e}")
 
         self._thread = threading.Thread(target=loop, name="version-poller", daemon=True)
         self._thread.start()

@@ -14,7 +14,7 @@
 - `POST /v1/items` `{"items": [{"item_id", "title", ...}]}`: cold start while serving; the
   items are embedded with the served `item_encoder` and added to the shop context at once.
 
-Each loaded model version gets its own `ShopContext` (`serving.shop_context.build_context`),
+Each loaded model version gets its own `ShopContext` (`tfrec.serving.shop_context.build_context`),
 built before the version is swapped in (`ModelManager(on_load=...)`), so a request uses one
 version's query encoder and item vectors from start to end. Scoring is exact (a matmul over the
 version's index embeddings, the vectors its ScaNN index holds): session blending, exclusion of
@@ -25,7 +25,7 @@ seen items and MMR need the whole score vector. ScaNN serves the TF Serving pred
 capability is asked for `candidates` items, filtered, then cut to `k`.
 
 Retrieve -> rank -> rules: when a version of the ranker (`tfrec_ranker`, signature `ranker`,
-see `tfrec.export.RankerServingModule`) is served, /search and /recommend ask the capability
+see `tfrec.export.ranker.RankerServingModule`) is served, /search and /recommend ask the capability
 for `rank_candidates` candidates (retrieval order, no MMR), score them with the ranker (the
 request's query, user, recent items = the user's history then the session, the current UTC
 hour, position = the ranker's serving position), order them by its `serving_score`, then apply
@@ -46,8 +46,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from tfrec.core.log import echo
+from tfrec.core.rundir import RunDir
+from tfrec.data.prepared import load_prepared
 from tfrec.serving.models import LoadedVersion, ModelManager, ServingError
-from tfrec.serving.shop_context import TextEmbedder, add_rows, build_context
+from tfrec.serving.shop_context import add_rows, build_context
 from tfrec.shop import (
     UnknownItemError,
     bundle,
@@ -58,6 +61,7 @@ from tfrec.shop import (
 )
 from tfrec.shop.diversity import mmr_rerank
 from tfrec.shop.similar import DIMENSIONS
+from tfrec.text.frozen import FrozenTextEmbedder, frozen_text_tables
 
 SHOP_MODELS = ("tfrec_scann", "tfrec")  # the model whose versions the endpoints use, in order
 RANKER_MODEL = "tfrec_ranker"  # the ranker /search and /recommend use when it is served
@@ -186,7 +190,6 @@ class ProductPipeline:
             Defaults to 200.
         max_k: int. The largest `k` (and bundle `size`) accepted. Defaults to 100.
         max_items: int. The most items one `POST /v1/items` may add. Defaults to 256.
-        log: callable taking one line. Defaults to print.
         rank_candidates: int. Retrieved candidates the ranker re-ranks (when one is served).
             Defaults to 100.
         ranker_model: str. The served model holding the `ranker` signature. Defaults to
@@ -201,21 +204,15 @@ class ProductPipeline:
         candidates: int = 200,
         max_k: int = 100,
         max_items: int = 256,
-        log=print,
         rank_candidates: int = 100,
         ranker_model: str = RANKER_MODEL,
     ):
-        from tfrec.core.rundir import RunDir
-        from tfrec.data.prepared import load_prepared
-        from tfrec.text.frozen import frozen_text_tables
-
         self.run_dir = Path(run_dir)
         self.manager = manager
         self.cfg = cfg
         self.candidates = candidates
         self.max_k = max_k
         self.max_items = max_items
-        self.log = log
         self.rank_candidates = rank_candidates
         self.ranker_model = ranker_model
         self.hour_of_day = lambda: time.gmtime().tm_hour  # the ranker's `hour` feature
@@ -224,22 +221,23 @@ class ProductPipeline:
         self.data = load_prepared(cfg, run)
         self.text_table = frozen_text_tables(cfg, self.data)[0]
         self.items = self._load_items(run)
-        added = self.run_dir / "index" / "added_items.parquet"
+        added = run.added_items
         self.added = pd.read_parquet(added) if added.exists() else None
         if self.added is not None:
             self.added["item_id"] = self.added["item_id"].astype(str)
         self.users = list(self.data.user_vocab.values)
-        self.text_embedder = TextEmbedder(cfg)
+        self.text_embedder = FrozenTextEmbedder(cfg)
         self._lock = threading.RLock()
         self._live: list[pd.DataFrame] = []  # batches of POST /v1/items, in order
-        export = self.run_dir / "export"
-        self.shop_model = next((n for n in SHOP_MODELS if (export / n).is_dir()), SHOP_MODELS[-1])
+        self.shop_model = next(
+            (n for n in SHOP_MODELS if run.export_model(n).is_dir()), SHOP_MODELS[-1]
+        )
         manager.on_load = self.prepare_version
-        log(f"[serve] shop data of {self.run_dir} loaded in {time.time() - t0:.1f} s")
+        echo(f"[serve] shop data of {self.run_dir} loaded in {time.time() - t0:.1f} s")
 
     @staticmethod
-    def _load_items(run) -> pd.DataFrame:
-        items = pd.read_parquet(run.clean / "items.parquet")
+    def _load_items(run: RunDir) -> pd.DataFrame:
+        items = pd.read_parquet(run.clean_table("items"))
         items["item_id"] = items["item_id"].astype(str)
         return items.drop_duplicates("item_id", keep="last").set_index("item_id")
 
@@ -265,10 +263,9 @@ class ProductPipeline:
                     self.items,
                     self.added,
                     self.text_embedder,
-                    self.log,
                 )
                 version.extras["live"] = 0
-                self.log(
+                echo(
                     f"[serve] shop context of {version.name} version {version.version}: "
                     f"{version.extras['shop'].num_items - 1} items ({time.time() - t0:.1f} s)"
                 )
@@ -522,7 +519,7 @@ class ProductPipeline:
             version.extras["shop"] = self._add(ctx, version, rows)
             self._live.append(rows)
             version.extras["live"] = len(self._live)
-        self.log(
+        echo(
             f"[serve] added {new} new and updated {len(ids) - new} items while serving "
             f"({time.time() - t0:.2f} s)"
         )

@@ -196,7 +196,7 @@ def format_predict(outputs: dict[str, np.ndarray], row_format: bool) -> dict:
 
 
 def make_handler(app):
-    """A request handler class bound to `app` (a `serving.server.ServingApp`)."""
+    """A request handler class bound to `app` (a `tfrec.serving.server.ServingApp`)."""
 
     class Handler(BaseHTTPRequestHandler):
         server_version = "tfrec-serving"

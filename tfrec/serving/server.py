@@ -1,8 +1,8 @@
 """`tfrec serve RUN_DIR`: TF Serving's REST and gRPC APIs on a run's exports, plus the shop
 endpoints /recommend, /search, /similar, /complementary, /bundle and POST /v1/items (see
-serving.pipeline); new versions are swapped in while serving (see serving.models).
+tfrec.serving.pipeline); new versions are swapped in while serving (see tfrec.serving.models).
 
-    from serving.server import ServingApp
+    from tfrec.serving.server import ServingApp
     app = ServingApp("runs/quickstart", port=0, grpc_port=0).start()   # ports 0: any free port
     ...; app.stop()
 """
@@ -14,8 +14,12 @@ from pathlib import Path
 
 import numpy as np
 
+from tfrec.config import Config, load_config
+from tfrec.core.log import echo
+from tfrec.core.rundir import RunDir
 from tfrec.serving.models import ModelManager, ServingError
 from tfrec.serving.pipeline import ProductPipeline
+from tfrec.serving.rest import Metrics, make_http_server
 
 
 class ServingApp:
@@ -40,27 +44,23 @@ class ServingApp:
         grpc_port=8500,
         api_key=None,
         config=None,
-        log=print,
         run_config=None,
     ):
         self.run_dir = Path(run_dir)
-        self.run_config = run_config if run_config is not None else _run_config(self.run_dir, log)
+        self.run_config = run_config if run_config is not None else _run_config(self.run_dir)
         if config is None:
             config = self.run_config.serving
         self.config = config
         self.host, self.port, self.grpc_port = host, port, grpc_port
         self.api_key = api_key if api_key is not None else config.api_key
         self.max_body_bytes = config.max_body_bytes
-        self.log = log
-        export = self.run_dir / "export"
+        export = RunDir(self.run_dir).export
         if not export.is_dir():
             raise FileNotFoundError(
                 f"{export} does not exist: export first (`tfrec export CONFIG`)"
             )
-        from tfrec.serving.rest import Metrics
-
         self.metrics = Metrics()
-        self.manager = ModelManager(export, config.poll_seconds, log)
+        self.manager = ModelManager(export, config.poll_seconds)
         self.pipeline = None
         self._http = self._grpc = None
 
@@ -86,8 +86,9 @@ class ServingApp:
         return self.pipeline.add_items(body)
 
     def metadata_json(self, name: str, version: int | None) -> dict:
+        # deferred: TF Serving's protos load with the first metadata request
         from google.protobuf import json_format
-        from tensorflow_serving.apis import get_model_metadata_pb2
+        from tensorflow_serving.apis import get_model_metadata_pb2  # deferred: as above
 
         model = self.manager.get(name, version)
         sig_map = get_model_metadata_pb2.SignatureDefMap()
@@ -103,8 +104,8 @@ class ServingApp:
         }
 
     def start(self) -> ServingApp:
+        # deferred: grpc and TF Serving's gRPC stubs load only when the server starts
         from tfrec.serving.grpc_service import make_grpc_server
-        from tfrec.serving.rest import make_http_server
 
         # the pipeline hooks into the manager: each version gets its shop context on load
         self.pipeline = ProductPipeline(
@@ -114,7 +115,6 @@ class ServingApp:
             self.config.candidates,
             self.config.max_k,
             self.config.max_batch,
-            self.log,
         )
         self.manager.start()
         if not self.manager.model_names():
@@ -125,7 +125,7 @@ class ServingApp:
         if self.grpc_port is not None:
             self._grpc, self.grpc_port = make_grpc_server(self, self.host, self.grpc_port)
             self._grpc.start()
-        self.log(
+        echo(
             f"[serve] REST http://{self.host}:{self.port} gRPC {self.host}:{self.grpc_port}; "
             f"models {', '.join(f'{n}:{self.manager.get(n).version}' for n in self.manager.model_names())}"
             + ("; API key required" if self.api_key else "")
@@ -141,13 +141,11 @@ class ServingApp:
             self._grpc.stop(grace=1).wait()
 
 
-def _run_config(run_dir: Path, log=print):
+def _run_config(run_dir: Path):
     """The run's config.yaml (the data, text and shop settings it was trained with)."""
-    from tfrec.config import Config, load_config
-
-    path = run_dir / "config.yaml"
+    path = RunDir(run_dir).config
     if not path.exists():
-        log(f"[serve] WARNING: {path} does not exist; using the default config")
+        echo(f"[serve] WARNING: {path} does not exist; using the default config")
         return Config(run_dir=str(run_dir))
     return load_config(path)
 

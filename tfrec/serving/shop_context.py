@@ -7,7 +7,7 @@ version itself serves, so the product endpoints answer with the version's own ve
 - items in the index that are not in the run's catalog (added with `tfrec index add`): their
   rows from `<run>/index/added_items.parquet`, appended with `add_items_to_context`;
 - semantic (text) embeddings: the run's frozen text table (the on-disk embedding cache), new
-  items' texts through the same cache and frozen encoder;
+  items' texts through the same cache and frozen encoder (`tfrec.text.frozen.FrozenTextEmbedder`);
 - the query side: the version's `query_encoder` signature (`ServedQueryEncoder`);
 - popularity, co-occurrence and user histories: every event of the run (`splits=None`).
 """
@@ -20,9 +20,11 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
+from tfrec.core.log import echo
 from tfrec.serving.models import LoadedVersion
 from tfrec.shop.cold_start import add_items_to_context, new_item_features
 from tfrec.shop.context import ShopContext
+from tfrec.text.frozen import FrozenTextEmbedder
 
 BATCH = 256
 
@@ -102,35 +104,6 @@ def encode_items(version: LoadedVersion, items: pd.DataFrame) -> np.ndarray:
     return np.concatenate(out) if out else np.zeros((0, dim), np.float32)
 
 
-class TextEmbedder:
-    """Frozen text-encoder embeddings of item texts through the run's embedding cache; the
-    encoder (BERT) is loaded on the first text the cache does not hold.
-
-    Args:
-        cfg: Config. The run's config (its `text` section).
-    """
-
-    def __init__(self, cfg):
-        self.cfg = cfg
-        self._encoder = None
-
-    def __call__(self, texts: list[str]) -> np.ndarray:
-        from tfrec.text.frozen import make_text_encoder
-        from tfrec.text.cache import EmbeddingCache
-
-        t = self.cfg.text
-
-        def encode(batch: list[str]) -> np.ndarray:
-            if self._encoder is None:
-                self._encoder = make_text_encoder(self.cfg, mode="frozen")
-            return self._encoder.encode_texts(batch, batch_size=t.encode_batch_size)
-
-        if not texts:
-            return np.zeros((0, 0), np.float32)
-        cache = EmbeddingCache(t.cache_dir, t.checkpoint, t.max_length, t.pooling)
-        return np.asarray(cache.get_or_compute(list(texts), encode), np.float32)
-
-
 def clone_context(ctx: ShopContext) -> ShopContext:
     """A copy that `add_items_to_context` can change while requests read the original."""
     out = copy.copy(ctx)
@@ -153,7 +126,7 @@ def add_rows(
     catalog,
     users: Sequence[str],
     rows: pd.DataFrame,
-    text_embedder: TextEmbedder,
+    text_embedder: FrozenTextEmbedder,
     embeddings: np.ndarray | None = None,
 ) -> ShopContext:
     """A new context with item rows added (or updated): item-tower embeddings from the version
@@ -173,8 +146,7 @@ def build_context(
     text_table: np.ndarray | None,
     items: pd.DataFrame,
     added: pd.DataFrame | None,
-    text_embedder: TextEmbedder,
-    log=print,
+    text_embedder: FrozenTextEmbedder,
 ) -> ShopContext:
     """The shop context of a served version.
 
@@ -184,8 +156,7 @@ def build_context(
         text_table: [N, H] frozen text embeddings of the catalog (row 0 padding), or None.
         items: the run's clean catalog rows (to embed catalog items the index lacks).
         added: rows of items added after training (`index/added_items.parquet`), or None.
-        text_embedder: TextEmbedder for the added items' texts.
-        log: callable taking one line.
+        text_embedder: FrozenTextEmbedder for the added items' texts.
     """
     loaded = version.loaded
     if not hasattr(loaded, "index_item_ids") or not hasattr(loaded, "index_embeddings"):
@@ -205,7 +176,7 @@ def build_context(
         ids = [catalog_ids[r] for r in missing]
         frame = items.reindex(ids).reset_index().rename(columns={"index": "item_id"})
         emb[missing] = encode_items(version, frame)
-        log(
+        echo(
             f"[serve] {version.name} version {version.version}: {len(missing)} catalog items "
             "not in its index, embedded with its item_encoder"
         )
@@ -221,7 +192,7 @@ def build_context(
             ctx = add_rows(ctx, version, data.catalog, users, known, text_embedder, index_emb[rows])
         skipped = len(extra) - (0 if known is None else len(known))
         if skipped:
-            log(
+            echo(
                 f"[serve] {version.name} version {version.version}: {skipped} indexed items "
                 "have no row in index/added_items.parquet and are left out of the shop context"
             )

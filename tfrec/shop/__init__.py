@@ -1,8 +1,10 @@
 """What a shop needs from tfrec: home feed, session intent, cold start, similar and
 complementary items, explanations and diversity, on top of a trained two-tower run.
 
-    from tfrec.shop import ShopContext, home_feed, similar_items, complementary_items, bundle
-    ctx = ShopContext.from_run(cfg, RunDir(cfg.run_path))
+    from tfrec.shop import home_feed, similar_items, complementary_items, bundle
+    from tfrec.stages.artifacts import RunArtifacts
+    from tfrec.stages.shop_context import shop_context_for_run
+    ctx = shop_context_for_run(RunArtifacts(cfg, RunDir(cfg.run_path)))
     home_feed(ctx, "u42", session_items=["P000123"], k=10, explain=True)
 """
 

@@ -16,8 +16,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from tfrec.data.datasets import _split_category, item_text
-from tfrec.shop.context import ShopContext, normalise_rows
+from tfrec.data.catalog import item_text, split_category
+from tfrec.shop.context import ShopContext, _leaf_index, normalise_rows
 
 
 def new_item_features(catalog, items: pd.DataFrame) -> dict:
@@ -39,7 +39,7 @@ def new_item_features(catalog, items: pd.DataFrame) -> dict:
     categories = col("category").fillna("").astype(str).tolist()
     cat_idx = np.zeros((n, catalog.category_idx.shape[1]), np.int64)
     for row, path in enumerate(categories):
-        for lvl, key in enumerate(_split_category(path)[: cat_idx.shape[1]]):
+        for lvl, key in enumerate(split_category(path)[: cat_idx.shape[1]]):
             cat_idx[row, lvl] = catalog.category_vocabs[lvl].lookup([key])[0]
     brands = col("brand").fillna("").astype(str).str.strip().tolist()
     brand_idx = catalog.brand_vocab.lookup(brands)
@@ -157,8 +157,6 @@ def add_items_to_context(
         if ctx.text_embeddings is not None and text_embeddings is not None:
             ctx.text_embeddings[idx] = normalise_rows(text_embeddings[j : j + 1])[0]
         rows.append(idx)
-    from tfrec.shop.context import _leaf_index
-
     ctx.leaf_idx = _leaf_index(ctx.category_idx)
     ctx._category_association = None
     return rows

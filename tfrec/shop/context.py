@@ -13,8 +13,9 @@ server share one implementation:
 - each user's recent items (the home-feed state) and the query tower as a callable
   (`QueryEncoder`: queries, user indices, histories -> embeddings).
 
-Build it from a trained run with `ShopContext.from_run(cfg, run)` or from in-memory parts with
-`ShopContext.from_prepared(data, item_embeddings, ...)`.
+Build it from prepared data and item embeddings with `ShopContext.from_prepared(data,
+item_embeddings, ...)`; `tfrec.stages.shop_context.shop_context_for_run(art)` builds the one of a
+trained run.
 """
 
 from __future__ import annotations
@@ -250,27 +251,6 @@ class ShopContext:
             max_history=data.max_history,
             query_encoder=query_encoder,
             queries=list(data.queries),
-        )
-
-    @classmethod
-    def from_run(cls, cfg, run, data=None, model=None, splits=None) -> ShopContext:
-        """A serving context of a trained run: its model, catalog and every event (`splits`
-        None) or the training events only (`splits=("train",)`)."""
-        from tfrec.data.prepared import load_prepared
-        from tfrec.training.retrieval import load_retrieval_model
-        from tfrec.text.frozen import make_text_encoder
-
-        data = data or load_prepared(cfg, run)
-        model = model or load_retrieval_model(cfg, run, data)
-        encoder = ModelQueryEncoder(
-            model, data.queries, lambda: make_text_encoder(cfg, mode="frozen")
-        )
-        return cls.from_prepared(
-            data,
-            model.all_item_embeddings(),
-            model.item_text_table.numpy(),
-            encoder,
-            splits=splits,
         )
 
 

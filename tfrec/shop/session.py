@@ -8,7 +8,7 @@ session items' embeddings:
     v = normalise((1 - w) * query_tower(query, user, history + session) + w * mean(session))
 
 `w` (`shop.session_weight`) is 0 for "history only"; the offline replay in
-`tfrec.shop_evaluation.session_replay` measures next-click Recall@K with and without it.
+`tfrec.evaluation.shop.session_replay` measures next-click Recall@K with and without it.
 """
 
 from __future__ import annotations

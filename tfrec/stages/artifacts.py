@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from tfrec.config import Config
 from tfrec.core.rundir import RunDir
-from tfrec.data.datasets import PreparedData
-from tfrec.data.prepared import load_prepared
+from tfrec.data.prepared import PreparedData, load_prepared
 from tfrec.models.retrieval import RetrievalModel
 from tfrec.training.retrieval import load_retrieval_model
 

@@ -12,8 +12,8 @@ import pandas as pd
 from tfrec.core.log import echo
 from tfrec.core.rundir import TABLES
 from tfrec.data.prepared import load_prepared
-from tfrec.data.readers import load_shop
-from tfrec.data.synthetic import generate_shop
+from tfrec.data.sources import load_shop
+from tfrec.data.synthetic.writer import generate_shop
 from tfrec.stages.artifacts import RunArtifacts
 
 

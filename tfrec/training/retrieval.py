@@ -26,7 +26,8 @@ from tfrec.config import Config
 from tfrec.core.distribute import get_strategy
 from tfrec.core.log import echo
 from tfrec.core.rundir import RunDir
-from tfrec.data.datasets import PreparedData, retrieval_dataset
+from tfrec.data.datasets import retrieval_dataset
+from tfrec.data.prepared import PreparedData
 from tfrec.models.retrieval import RetrievalModel, build_retrieval_model
 from tfrec.text.frozen import frozen_text_tables, make_text_encoder
 from tfrec.training.callbacks import training_callbacks

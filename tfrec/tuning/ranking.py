@@ -1,4 +1,5 @@
-"""`RankingHyperModel`: the DCN-v2 CTR ranker (`tfrec.ranking.RankingModel`) of a trial's config.
+"""`RankingHyperModel`: the DCN-v2 CTR ranker (`tfrec.models.ranking.RankingModel`) of a trial's
+config.
 
 The ranker trains on features built from the run's trained retrieval model; those are built once
 per process (as `tfrec train ranking` builds them) and shared by every trial.
@@ -9,12 +10,17 @@ from __future__ import annotations
 import tensorflow as tf
 
 from tfrec.config import Config
-from tfrec.tuning.hypermodels import ConfigHyperModel
+from tfrec.models.ranking import RankingModel
+from tfrec.models.ranking_features import make_dataset
+from tfrec.training.ranking import check_labels, prepare_ranking_inputs, read_ranking_tables
+from tfrec.training.ranking_io import ranking_model_config
+from tfrec.training.retrieval import load_retrieval_model
+from tfrec.tuning.base import ConfigHyperModel
 
 
 class RankingHyperModel(ConfigHyperModel):
     """Maps `hp` to `ranking.*` config values and builds the ranker with
-    `tfrec.ranking_training.ranking_model_config`, the function `tfrec train ranking` uses.
+    `tfrec.training.ranking_io.ranking_model_config`, the function `tfrec train ranking` uses.
 
     Validation metrics come from the model's own Keras metrics on the validation impressions
     (`val_click_auc`, `val_loss`, ...).
@@ -23,6 +29,16 @@ class RankingHyperModel(ConfigHyperModel):
         objective: str. The objective the tuner reads from the epoch logs.
             Defaults to `val_click_auc`.
         **kwargs: `ConfigHyperModel` arguments.
+
+    Example:
+
+    ```python
+    hypermodel = RankingHyperModel(cfg, resolve_search_space(cfg), RunDir(cfg.run_path))
+    hp = keras_tuner.HyperParameters()
+    hypermodel.declare_hyperparameters(hp)
+    model = hypermodel.build(hp)
+    history = hypermodel.fit(hp, model, epochs=1)
+    ```
     """
 
     def __init__(self, *args, objective: str = "val_click_auc", **kwargs):
@@ -35,18 +51,14 @@ class RankingHyperModel(ConfigHyperModel):
     def prepared(self) -> dict:
         """Features and labels of every split (from the run's trained retrieval model)."""
         if self._prepared is None:
-            from tfrec.training.ranking import check_labels, prepare_ranking_inputs
-            from tfrec.training.retrieval import load_retrieval_model
-
             retrieval_model = load_retrieval_model(self.cfg, self.run, self.data)
-            self._prepared = prepare_ranking_inputs(self.cfg, self.run, self.data, retrieval_model)
+            self._prepared = prepare_ranking_inputs(
+                self.cfg, self.data, retrieval_model, *read_ranking_tables(self.run)
+            )
             self._prepared["purchase_head"] = check_labels(self._prepared["inputs"]["train"][1])
         return self._prepared
 
     def build_for_config(self, cfg: Config):
-        from tfrec.models.ranking import RankingModel
-        from tfrec.training.ranking import ranking_model_config
-
         p = self.prepared
         config = ranking_model_config(cfg, self.data, p["extras"], p["purchase_head"])
         with self.strategy.scope():
@@ -55,8 +67,6 @@ class RankingHyperModel(ConfigHyperModel):
         return model
 
     def datasets(self, cfg: Config) -> tuple[tf.data.Dataset, tf.data.Dataset]:
-        from tfrec.training.ranking import make_dataset
-
         inputs = self.prepared["inputs"]
         seed = cfg.training.seed
         train = make_dataset(*inputs["train"], cfg.ranking.batch_size, True, seed)

@@ -46,10 +46,10 @@ def objective_plot(
 ) -> Path:
     """Objective per trial (completed trials as points, failed ones as crosses at the bottom),
     the best so far, and the default config's value as a dashed line; written as PNG."""
-    import matplotlib
+    import matplotlib  # deferred: matplotlib is heavy and only the tuning report plots
 
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # deferred: after the Agg backend is chosen
 
     fig, ax = plt.subplots(figsize=(7, 3.6), dpi=110)
     order = list(range(len(frame)))

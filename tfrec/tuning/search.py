@@ -24,29 +24,40 @@ from pathlib import Path
 import pandas as pd
 from keras_tuner.src.distribute import utils as dist_utils
 
-from tfrec.config import Config, config_to_dict, save_config
-from tfrec.core.rundir import RunDir
-from tfrec.core.log import echo
-from tfrec.tuning.hypermodels import make_hypermodel
-from tfrec.tuning.report import objective_plot, short_names, trials_frame, write_tuning_html
-from tfrec.tuning.space import (
-    config_value,
-    config_values,
-    format_value,
+from tfrec.config import (
+    Config,
+    config_to_dict,
     objective_name,
     resolve_search_space,
-    trial_config,
+    save_config,
 )
+from tfrec.core.log import echo
+from tfrec.core.rundir import RunDir
+from tfrec.tuning.hypermodels import make_hypermodel
+from tfrec.tuning.report import objective_plot, short_names, trials_frame, write_tuning_html
+from tfrec.tuning.space import config_value, config_values, format_value, trial_config
 from tfrec.tuning.tuner import ConfigTuner, failure_reason, make_oracle, trial_record
 
 
 def make_tuner(cfg: Config, run: RunDir, data=None) -> ConfigTuner:
-    """The tuner of a config: its oracle, HyperModel and project directory."""
+    """The tuner of a config: its oracle, HyperModel and project directory.
+
+    Args:
+        cfg: Config. Its `tuning` section says what is searched and how.
+        run: RunDir. The run whose data the trials train on; the Keras Tuner project is
+            `tuning.directory/tuning.project_name`, by default under the run's `tuning/`.
+        data: PreparedData, optional. The run's prepared data (the `tune` stage passes it;
+            without it the HyperModel loads it from `run` on first use).
+
+    Example:
+        >>> tuner = make_tuner(cfg, RunDir(cfg.run_path), data)
+        >>> tuner.search()
+    """
     t = cfg.tuning
     space = resolve_search_space(cfg)
     objective = objective_name(cfg)
     hypermodel = make_hypermodel(cfg, space, run, objective, data)
-    directory = Path(t.directory) if t.directory else run.root / "tuning"
+    directory = Path(t.directory) if t.directory else run.tuning
     return ConfigTuner(
         make_oracle(t, objective),
         hypermodel,
@@ -127,7 +138,23 @@ def default_objective(tuner: ConfigTuner, cfg: Config, out: Path) -> float | Non
 
 
 def run_tuning(cfg: Config, run: RunDir, data=None) -> dict:
-    """Search the config's space with Keras Tuner; write the outputs (on the chief)."""
+    """Search the config's space with Keras Tuner; write the outputs (on the chief).
+
+    Args:
+        cfg: Config. Its `tuning` section says what is searched and how.
+        run: RunDir. The outputs go to the run's `tuning/` and `report/tuning.html`.
+        data: PreparedData, optional. The run's prepared data (the `tune` stage passes it;
+            without it the HyperModel loads it from `run` on first use).
+
+    Returns:
+        The summary (objective, trials, completed, failed, default versus best, best config
+        path), or `{"role": "worker", ...}` on a worker of a distributed search.
+
+    Example:
+        >>> summary = run_tuning(cfg, RunDir(cfg.run_path), data)
+        >>> summary["best_config"]
+        'runs/quickstart/tuning/best_config.yaml'
+    """
     t = cfg.tuning
     tuner = make_tuner(cfg, run, data)
     space = tuner.hypermodel.space
@@ -168,7 +195,7 @@ def write_outputs(cfg: Config, run: RunDir, tuner: ConfigTuner) -> dict:
     """Trials table (printed and CSV), best config, default versus best, plot and HTML."""
     t = cfg.tuning
     objective = tuner.objective
-    out = run.root / "tuning"
+    out = run.tuning
     out.mkdir(parents=True, exist_ok=True)
     keys = list(tuner.hypermodel.space)
     rows = trial_rows(tuner)
@@ -230,7 +257,7 @@ def write_outputs(cfg: Config, run: RunDir, tuner: ConfigTuner) -> dict:
         f"Keras Tuner project: {tuner.project_dir}. Best config: {summary.get('best_config', '-')}.",
     ]
     page = write_tuning_html(
-        run.report / "tuning.html", f"tfrec tuning: {cfg.name}", notes, comparison, frame, png
+        run.report_page("tuning"), f"tfrec tuning: {cfg.name}", notes, comparison, frame, png
     )
     summary["report"] = str(page)
     (out / "summary.json").write_text(json.dumps(summary, indent=2, default=str))

@@ -1,0 +1,183 @@
+"""The TFRS two-tower model: trains, round-trips through save/load, serves unknown users."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from tiny_shop import make_shop
+
+import tfrec  # noqa: F401
+from tfrec.config import Config, SplitConfig
+from tfrec.data.datasets import retrieval_dataset, retrieval_features
+from tfrec.data.prepared import prepare_data
+from tfrec.models.retrieval import build_retrieval_model
+
+
+@pytest.fixture(scope="module")
+def data():
+    items, events = make_shop()
+    return prepare_data(items, events, SplitConfig(test_days=5, val_days=5))
+
+
+def tables(data, dim=16):
+    rng = np.random.default_rng(0)
+    item = rng.normal(size=(len(data.catalog), dim)).astype("float32")
+    query = rng.normal(size=(len(data.queries), dim)).astype("float32")
+    item[0] = query[0] = 0
+    return item, query
+
+
+def small_config(**retrieval):
+    cfg = Config()
+    cfg.retrieval.embedding_dim = 16
+    cfg.retrieval.projection_layers = [32]
+    cfg.retrieval.id_embedding_dim = 8
+    for k, v in retrieval.items():
+        setattr(cfg.retrieval, k, v)
+    return cfg
+
+
+def test_training_lowers_the_loss(data):
+    tf.keras.utils.set_random_seed(0)
+    model = build_retrieval_model(small_config(learning_rate=0.01), data, *tables(data))
+    ds = retrieval_dataset(data, "train", batch_size=32)
+    hist = model.fit(ds, epochs=6, verbose=0)
+    loss = hist.history["loss"]
+    assert loss[-1] < loss[0]
+
+
+@pytest.mark.parametrize(
+    "options",
+    [{"num_hard_negatives": 4}, {"logq_correction": False, "remove_accidental_hits": False}],
+)
+def test_task_options_train(data, options):
+    model = build_retrieval_model(small_config(**options), data, *tables(data))
+    hist = model.fit(retrieval_dataset(data, "train", batch_size=16), epochs=1, verbose=0)
+    assert np.isfinite(hist.history["loss"][0])
+
+
+def test_save_load_round_trip_identical_outputs(data, tmp_path):
+    cfg = small_config()
+    model = build_retrieval_model(cfg, data, *tables(data))
+    model.fit(retrieval_dataset(data, "train", batch_size=32), epochs=1, verbose=0)
+    model.save_weights(str(tmp_path / "w"))
+    again = build_retrieval_model(cfg, data, *tables(data))
+    batch = next(iter(retrieval_dataset(data, "train", batch_size=8, shuffle=False)))
+    again.compute_loss(batch)
+    again.load_weights(str(tmp_path / "w")).assert_existing_objects_matched()
+    feats = retrieval_features(data, data.search_eval["test"])
+    feats.pop("query")
+    np.testing.assert_array_equal(
+        model.query_embeddings(feats).numpy(), again.query_embeddings(feats).numpy()
+    )
+    np.testing.assert_array_equal(model.all_item_embeddings(), again.all_item_embeddings())
+
+
+def test_unknown_user_without_history_or_query_gets_an_embedding(data):
+    model = build_retrieval_model(small_config(), data, *tables(data))
+    emb = model.query_embeddings(
+        {
+            "query_idx": np.array([0]),
+            "user_idx": np.array([0]),
+            "history": np.zeros((1, data.max_history), np.int64),
+        }
+    ).numpy()
+    assert emb.shape == (1, 16)
+    assert np.isclose(np.linalg.norm(emb), 1.0, atol=1e-5)
+
+
+def test_bad_temperature():
+    from tfrec.models.retrieval import RetrievalModel
+
+    with pytest.raises(ValueError, match="temperature"):
+        RetrievalModel(
+            None, None, np.zeros((2, 4)), np.zeros((2, 3)), np.zeros(2), np.zeros(2), temperature=0
+        )
+
+
+def test_raw_query_strings_need_an_encoder(data):
+    model = build_retrieval_model(small_config(), data, *tables(data))
+    with pytest.raises(ValueError, match="attach_text_encoder"):
+        model.query_embeddings(
+            {
+                "query": np.array(["shoes"]),
+                "user_idx": np.array([0]),
+                "history": np.zeros((1, data.max_history), np.int64),
+            }
+        )
+
+
+def test_config_declared_extra_item_features(tmp_path):
+    items, events = make_shop()
+    items["material"] = ["cotton", "steel", None] * 20
+    items["rating"] = np.linspace(1, 5, 60)
+    items["origin"] = "Made in Portugal"
+    features = {"material": "categorical", "rating": "numeric", "origin": "text"}
+    data = prepare_data(items, events, SplitConfig(test_days=5, val_days=5), item_features=features)
+    c = data.catalog
+    assert c.extra_categorical.shape == (61, 1) and len(c.extra_categorical_vocabs[0]) == 3
+    assert c.extra_categorical[3, 0] == 0  # missing -> unknown
+    assert abs(c.extra_numeric[1:, 0].mean()) < 1e-6
+    assert c.texts[1].endswith("origin: Made in Portugal")
+    model = build_retrieval_model(small_config(), data, *tables(data))
+    model.fit(retrieval_dataset(data, "train", batch_size=16), epochs=1, verbose=0)
+    assert model.all_item_embeddings().shape == (61, 16)
+    names = [w.name for w in model.item_tower.weights]
+    assert any("extra_categorical_0" in n for n in names)
+
+
+def test_declared_feature_missing_from_items_is_a_clear_error():
+    items, events = make_shop()
+    with pytest.raises(
+        ValueError, match=r"declares \['colour'\] but the items table has no such column"
+    ):
+        prepare_data(
+            items,
+            events,
+            SplitConfig(test_days=5, val_days=5),
+            item_features={"colour": "categorical"},
+        )
+
+
+def test_item_embeddings_are_cached_until_the_weights_change(data):
+    model = build_retrieval_model(small_config(learning_rate=0.01), data, *tables(data))
+    first = model.all_item_embeddings()
+    assert model.all_item_embeddings() is first  # shared by later stages, not recomputed
+    with pytest.raises(ValueError):
+        first[1, 0] = 0.0  # read-only: no caller can corrupt the shared copy
+    model.fit(retrieval_dataset(data, "train", batch_size=32), epochs=1, verbose=0)
+    after = model.all_item_embeddings()
+    assert after is not first and not np.allclose(after, first)
+
+
+def test_the_item_embedding_memo_is_in_no_checkpoint(data, tmp_path):
+    model = build_retrieval_model(small_config(), data, *tables(data))
+    model.all_item_embeddings()
+    tracked = {type(t).__name__ for t in model._self_tracked_trackables}
+    assert "_ItemEmbeddingMemo" not in tracked
+    path = tf.train.Checkpoint(model=model).save(str(tmp_path / "ckpt"))
+    names = [name for name, _ in tf.train.list_variables(path)]
+    assert not [n for n in names if "memo" in n.lower()]
+    again = build_retrieval_model(small_config(), data, *tables(data))
+    tf.train.Checkpoint(model=again).restore(path).assert_existing_objects_matched()
+    np.testing.assert_array_equal(again.all_item_embeddings(), model.all_item_embeddings())
+
+
+def test_query_embeddings_take_another_text_encoder_for_one_call(data):
+    model = build_retrieval_model(small_config(), data, *tables(data))
+    feats = {
+        "query": tf.constant(["mug", ""]),
+        "user_idx": np.array([1, 0]),
+        "history": np.array([[1, 2], [0, 0]]),
+    }
+    with pytest.raises(ValueError, match="need a text encoder"):
+        model.query_embeddings(feats)  # a frozen-mode model has none of its own
+
+    def constant(value):
+        return lambda texts, training=False: tf.fill([tf.shape(texts)[0], model.text_dim], value)
+
+    first = model.query_embeddings(feats, text_encoder=constant(0.5)).numpy()
+    other = model.query_embeddings(feats, text_encoder=constant(-0.5)).numpy()
+    assert model.text_encoder is None  # the model is left as it was
+    assert not np.allclose(first[0], other[0])
+    model.attach_text_encoder(constant(0.5))
+    np.testing.assert_allclose(model.query_embeddings(feats).numpy(), first, atol=1e-6)

@@ -1,0 +1,123 @@
+"""The ranking evaluation page (report/ranking.html): the classification, position-effect,
+end-to-end and significance tables, and the calibration plot."""
+
+from __future__ import annotations
+
+import html
+from pathlib import Path
+
+import pandas as pd
+
+from tfrec.config import Config
+from tfrec.report.page import PAGE_END, figure_png, img, page_start, pyplot
+
+
+def calibration_png(curves: dict[str, pd.DataFrame]) -> str:
+    """Mean predicted p(click) against the observed click rate per model, as base64 PNG.
+
+    Args:
+        curves: dict. Model name -> `calibration_bins` table (`predicted`, `observed`).
+
+    Example:
+        >>> bins = pd.DataFrame({"predicted": [0.1, 0.5], "observed": [0.2, 0.4]})
+        >>> calibration_png({"ranker": bins})[:8]
+        'iVBORw0K'
+    """
+    plt = pyplot()
+    fig, ax = plt.subplots(figsize=(5, 4))
+    top = max(max(c["predicted"].max(), c["observed"].max()) for c in curves.values())
+    ax.plot([0, top], [0, top], color="#999", linestyle="--", label="perfect")
+    for name, c in curves.items():
+        ax.plot(c["predicted"], c["observed"], marker="o", label=name)
+    ax.set_xlabel("mean predicted p(click)")
+    ax.set_ylabel("observed click rate")
+    ax.set_title("Calibration, test impressions (10 quantile bins)")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    return figure_png(fig)
+
+
+def _table(t: pd.DataFrame) -> str:
+    return t.to_html(index=False, float_format=lambda v: f"{v:.4f}", border=0)
+
+
+def write_ranking_report(
+    path: Path,
+    cfg: Config,
+    classification: pd.DataFrame,
+    position_effect: pd.DataFrame,
+    end_to_end: pd.DataFrame,
+    searches: int,
+    calibration: dict[str, pd.DataFrame],
+    significance: pd.DataFrame,
+) -> Path:
+    """The ranking page: the tables of `tfrec.evaluation.ranking.evaluate_ranking` and the
+    calibration plot, written to `path`.
+
+    Args:
+        path: Path. The page (`RunDir.report_page("ranking")`).
+        cfg: the run's config (its name and the ranker's architecture, for the text).
+        classification: pd.DataFrame. Click and purchase prediction table.
+        position_effect: pd.DataFrame. The position-effect table.
+        end_to_end: pd.DataFrame. Retrieval then ranking (attr `recall_at_candidates`).
+        searches: int. Held-out test searches of the end-to-end table (0: no section).
+        calibration: dict. Model name -> `calibration_bins` table.
+        significance: pd.DataFrame. Differences with their 95% intervals.
+
+    Returns:
+        `path`.
+
+    Example:
+        >>> out = evaluate_ranking(cfg, data, ranker, baseline, model, prepared)  # doctest: +SKIP
+        >>> write_ranking_report(run.report_page("ranking"), cfg, **out["tables"])  # doctest: +SKIP
+    """
+    r = cfg.ranking
+    parts = page_start(f"tfrec ranking: {cfg.name}", "body{max-width:1100px}")
+    parts += [
+        "<p>"
+        + html.escape(
+            f"DCN-v2 ranker ({r.cross_layers} cross layers, projection_dim {r.projection_dim}, deep "
+            f"{r.deep_layers}, {r.structure}) over the frozen retrieval towers' embeddings, their dot "
+            "product, item and context features; logistic regression = the same features and heads "
+            "with no cross and no deep layers. Ordering score = p_click * (1 + "
+            f"{r.purchase_score_weight} * p_purchase_given_click). Position enters as an additive "
+            "click logit during training and is fixed to 1 when ranking."
+        )
+        + "</p>",
+        "<h2>Click and purchase prediction, test impressions</h2>",
+        "<p>GAUC = AUC within each query (or user) that has both classes, weighted by impressions. "
+        "Purchase probability = p_click * p_purchase_given_click.</p>",
+        _table(classification),
+        img(calibration_png(calibration), "calibration"),
+        "<h2>Position effect</h2>",
+        "<p>The shown items of every test search, re-ordered by each score. Scored at their logged "
+        "position, the ranker reuses the engine's order through the position logit; at position 1 "
+        "it orders by learnt attractiveness alone (what serving does).</p>",
+        _table(position_effect),
+    ]
+    if searches:
+        parts += [
+            "<h2>End to end: retrieval then ranking, held-out test searches</h2>",
+            "<p>"
+            + html.escape(
+                f"{searches} searches; top {r.candidates} candidates from the retrieval model "
+                f"(Recall@{r.candidates} {end_to_end.attrs['recall_at_candidates']:.4f}), "
+                "re-ranked."
+            )
+            + "</p>",
+            _table(end_to_end),
+        ]
+    if not significance.empty:
+        parts += [
+            "<h2>The ranker against its baselines, with 95% intervals</h2>",
+            "<p>Differences on the test set with 95% paired-bootstrap intervals over test "
+            "searches (AUC: searches resampled as clusters). An interval above 0 is a win beyond "
+            "the noise of the test sample; it does not cover the spread between training seeds."
+            "</p>",
+            _table(significance),
+        ]
+    parts.append(PAGE_END)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(parts), encoding="utf-8")
+    return path
