@@ -93,7 +93,7 @@ def test_serialized_by_registered_name(kind):
     make, _ = TOWERS[kind]
     tower = make()
     blob = keras.utils.serialize_keras_object(tower)
-    assert blob["class_name"] == f"tfrec>{type(tower).__name__}"
+    assert blob["registered_name"] == f"tfrec>{type(tower).__name__}"
     again = keras.utils.deserialize_keras_object(blob)
     assert type(again) is type(tower)
     assert again.get_config() == tower.get_config()

@@ -16,10 +16,12 @@ def top_k(
     exclude_all: Sequence[int] = (),
     finite_only: bool = False,
 ) -> np.ndarray:
-    """Indices of the `k` highest scores, best first; equal scores go to the lower index.
+    """Indices of the `k` highest scores, best first; equal scores go to the lower index, so
+    the result equals a full stable sort by descending score, cut at `k`.
 
     Selection is `np.argpartition` (linear time), then only the selected `k` are sorted, so a
-    catalog of millions costs one pass per row.
+    catalog of millions costs one pass per row; a row whose k-th score is tied with items left
+    out is completed by index order.
 
     Args:
         scores: `[N]` or `[B, N]` scores (higher is better).
@@ -58,6 +60,15 @@ def top_k(
         out = np.zeros((s.shape[0], 0), np.int64)
         return out[0] if one_row else out
     part = np.argpartition(-s, k - 1, axis=1)[:, :k]
+    picked = np.take_along_axis(s, part, axis=1)
+    kth = picked.min(axis=1)
+    tied_in = (picked == kth[:, None]).sum(axis=1)
+    tied_all = (s == kth[:, None]).sum(axis=1)
+    for row in np.flatnonzero(tied_all > tied_in):
+        # argpartition chose arbitrarily among the items tied at the cut: take the lowest indices
+        above = np.flatnonzero(s[row] > kth[row])
+        tied = np.flatnonzero(s[row] == kth[row])[: k - len(above)]
+        part[row] = np.concatenate([above, tied])
     picked = np.take_along_axis(s, part, axis=1)
     # sort the selection by score descending, then by index ascending
     order = np.lexsort((part, -picked), axis=1)

@@ -304,12 +304,12 @@ def similar_metrics(ctx: ShopContext, data, weights, k: int = 10, limit: int = 5
         same, hits = [], []
         for a in anchors:
             total, _ = similar_scores(ctx, int(a), w)
-            top = np.argsort(-total, kind="stable")[:k]
+            top = top_k(total, k)
             if has_leaf[a]:
                 same.append(float((ctx.leaf_idx[top] == ctx.leaf_idx[a]).mean()))
         for a in anchors_with_pairs:
             total, _ = similar_scores(ctx, int(a), w)
-            top = np.argsort(-total, kind="stable")[:k]
+            top = top_k(total, k)
             hits.append(float(np.isin(pairs.row(int(a))[0], top).any()))
         out[name] = {
             "same_leaf_share": float(np.mean(same)) if same else None,

@@ -22,6 +22,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from tfrec.core.topk import top_k
 from tfrec.shop.context import PAD, ShopContext
 
 
@@ -152,9 +153,7 @@ def complementary_items(
     scores, source = complementary_scores(
         ctx, cart, prefer_other_category, same_category_factor, substitute_similarity
     )
-    k = min(k, int(np.isfinite(scores).sum()))
-    top = np.argpartition(-scores, k - 1)[:k]
-    top = top[np.argsort(-scores[top], kind="stable")]
+    top = top_k(scores, k, finite_only=True)
     items = [{"rank": r, **_result_row(ctx, cart, int(i), scores[i])} for r, i in enumerate(top, 1)]
     return {"cart": [ctx.item_summary(a) for a in cart], "source": source, "items": items}
 

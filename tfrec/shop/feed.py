@@ -18,6 +18,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from tfrec.core.topk import top_k
 from tfrec.shop.context import PAD, ShopContext
 from tfrec.shop.diversity import mmr_rerank
 from tfrec.shop.explain import explain_item
@@ -25,15 +26,7 @@ from tfrec.shop.session import session_query_embeddings
 
 
 def _top(scores: np.ndarray, k: int, exclude: np.ndarray) -> np.ndarray:
-    scores = np.array(scores, dtype=np.float64, copy=True)
-    scores[PAD] = -np.inf
-    if len(exclude):
-        scores[exclude] = -np.inf
-    k = min(k, int(np.isfinite(scores).sum()))
-    if k <= 0:
-        return np.zeros(0, np.int64)
-    part = np.argpartition(-scores, k - 1)[:k]
-    return part[np.argsort(-scores[part], kind="stable")]
+    return top_k(scores, k, exclude=exclude, exclude_all=[PAD], finite_only=True)
 
 
 def home_feed(

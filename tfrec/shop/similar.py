@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from tfrec.core.topk import top_k
 from tfrec.shop.context import PAD, ShopContext
 
 DIMENSIONS = ("semantic", "behavioural", "attribute")
@@ -96,9 +97,7 @@ def similar_items(
     item = ctx.item_index(item_id)
     w = check_weights(weights)
     total, dims = similar_scores(ctx, item, w)
-    k = min(k, ctx.num_items - 2)
-    top = np.argpartition(-total, k - 1)[:k]
-    top = top[np.argsort(-total[top], kind="stable")]
+    top = top_k(total, min(k, ctx.num_items - 2))
     items = []
     for rank, idx in enumerate(top, start=1):
         items.append(
