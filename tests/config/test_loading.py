@@ -60,3 +60,19 @@ def test_set_on_an_empty_section_and_on_a_value(tmp_path):
         ConfigError, match=r"--set retrieval.epochs.x: retrieval.epochs is not a section"
     ):
         load_config(p, overrides={"retrieval.epochs": 3, "retrieval.epochs.x": 1})
+
+
+def test_judgment_ranking_keys():
+    cfg = config_from_dict({"ranking": {"judgments": "on", "judgment_model": "both"}})
+    assert cfg.ranking.judgments == "on" and cfg.ranking.judgment_features == ["bm25", "zero_shot"]
+    for bad, match in (
+        ({"judgments": "yes"}, "ranking.judgments"),
+        ({"judgment_model": "bert"}, "ranking.judgment_model"),
+        ({"judgment_features": ["tfidf"]}, "ranking.judgment_features"),
+        ({"judgment_candidates": 5}, "ranking.judgment_candidates must be >= 10"),
+        ({"cross_encoder_max_length": 600}, "ranking.cross_encoder_max_length must be <= 512"),
+        ({"judgment_val_fraction": 0.5, "judgment_test_fraction": 0.5}, "must be < 1"),
+        ({"cross_encoder_max_length": 16, "cross_encoder_query_length": 15}, "leave room"),
+    ):
+        with pytest.raises(ConfigError, match=match):
+            config_from_dict({"ranking": bad})

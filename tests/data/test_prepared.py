@@ -45,3 +45,74 @@ def test_impression_labels_and_funnel(shop):
     )
     assert (imp.click >= imp.add_to_cart).all() and (imp.add_to_cart >= imp.purchase).all()
     assert 0 < imp.click.mean() < 1
+
+
+def _ratings_log(session_ids=None):
+    """A ratings-like log: each user rates several items, some on the same day, one user rates
+    the same item twice on different days; no query."""
+    import pandas as pd
+
+    items = pd.DataFrame(
+        {"item_id": [f"i{k}" for k in range(6)], "title": [f"t{k}" for k in range(6)]}
+    )
+    rows = [
+        ("u1", "i0", "2024-01-01 10:00"),
+        ("u1", "i1", "2024-01-01 10:05"),
+        ("u1", "i0", "2024-01-03 09:00"),  # the same item again, another day
+        ("u1", "i2", "2024-01-20 12:00"),
+        ("u2", "i0", "2024-01-01 11:00"),
+        ("u2", "i3", "2024-01-02 11:00"),
+        ("u2", "i3", "2024-01-02 11:30"),  # the same item again, same day, another time
+        ("u2", "i4", "2024-01-25 08:00"),
+        ("u3", "i5", "2024-01-29 08:00"),
+    ]
+    events = pd.DataFrame(rows, columns=["user_id", "item_id", "timestamp"])
+    events["timestamp"] = pd.to_datetime(events["timestamp"])
+    events["event"] = "purchase"
+    if session_ids is not None:
+        events["session_id"] = session_ids
+    return items, events
+
+
+@pytest.mark.parametrize("sessions", ["absent", "empty", "missing"])
+def test_a_log_without_sessions_keeps_every_event(sessions):
+    import numpy as np
+
+    ids = {"absent": None, "empty": [""] * 9, "missing": [None] * 9}[sessions]
+    items, events = _ratings_log(ids)
+    data = prepare_data(items, events, SplitConfig(test_days=3, val_days=3))
+    r = data.retrieval
+    # every (user, item, time) event becomes an example
+    got = sorted(zip(r.user_id, r.item_id, r.timestamp))
+    want = sorted(zip(events.user_id, events.item_id, events.timestamp))
+    assert got == want
+    # sessions fall back to user + day
+    assert set(r.session_id) >= {"u1:2024-01-01", "u2:2024-01-02"}
+    f = data.funnel["train"]
+    assert f["sessions_filled_by_user_day"] == f["examples"] == (r.split == "train").sum()
+    assert sum(f["removed"].values()) == 0
+    assert np.isin(["train", "val", "test"], list(data.funnel)).all()
+
+
+def test_real_sessions_merge_repeats_and_say_so():
+    items, events = _ratings_log(["s1", "s1", "s2", "s3", "s4", "s5", "s5", "s6", "s7"])
+    data = prepare_data(items, events, SplitConfig(test_days=3, val_days=3))
+    # u2 bought i3 twice in session s5: one example; u1's i0 in two sessions: two examples
+    assert len(data.retrieval) == 8
+    f = data.funnel["train"]
+    assert f["sessions_from_log"] == 7 and f["sessions_filled_by_user_day"] == 0
+    assert f["removed"][next(k for k in f["removed"] if k.startswith("repeat"))] == 1
+    from tfrec.data.prepared import funnel_lines
+
+    lines = funnel_lines(data.funnel)
+    assert lines[0] == "train: 7 events -> 6 retrieval examples"
+    assert any("1 (14.3%) removed: repeat of the same item" in line for line in lines)
+
+
+def test_partly_missing_session_ids_fall_back_per_row():
+    from tfrec.data.prepared import session_ids
+
+    _, events = _ratings_log(["s1", "", None, "s3", " ", "s5", "s5", "s6", "s7"])
+    ids, real = session_ids(events)
+    assert ids.tolist()[:5] == ["s1", "u1:2024-01-01", "u1:2024-01-03", "s3", "u2:2024-01-01"]
+    assert real.tolist()[:5] == [True, False, False, True, False]

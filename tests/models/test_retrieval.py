@@ -72,8 +72,11 @@ def test_save_load_round_trip_identical_outputs(data, tmp_path):
     np.testing.assert_array_equal(model.all_item_embeddings(), again.all_item_embeddings())
 
 
-def test_unknown_user_without_history_or_query_gets_an_embedding(data):
-    model = build_retrieval_model(small_config(), data, *tables(data))
+@pytest.mark.parametrize("residual", [True, False])
+def test_unknown_user_without_history_or_query_gets_an_embedding(data, residual):
+    tf.keras.utils.set_random_seed(0)
+    model = build_retrieval_model(small_config(text_residual=residual), data, *tables(data))
+    model.fit(retrieval_dataset(data, "train", batch_size=32), epochs=1, verbose=0)
     emb = model.query_embeddings(
         {
             "query_idx": np.array([0]),
@@ -83,6 +86,75 @@ def test_unknown_user_without_history_or_query_gets_an_embedding(data):
     ).numpy()
     assert emb.shape == (1, 16)
     assert np.isclose(np.linalg.norm(emb), 1.0, atol=1e-5)
+
+
+def _unit(x):
+    return x / np.maximum(np.linalg.norm(x, axis=-1, keepdims=True), 1e-12)
+
+
+def test_untrained_model_scores_exactly_as_the_zero_shot_encoder(data):
+    """With the text residual, epoch 0 is the backbone: query . item = cosine of their texts
+    (search), and cosine of the mean history text with the item text (feed)."""
+    item_text, query_text = tables(data)
+    model = build_retrieval_model(small_config(), data, item_text, query_text)
+    items = model.all_item_embeddings()
+    search = data.search_eval["test"]
+    feats = retrieval_features(data, search)
+    feats.pop("query")
+    got = model.query_embeddings(feats).numpy() @ items[1:].T
+    want = _unit(query_text[search["query_idx"].to_numpy()]) @ _unit(item_text[1:]).T
+    np.testing.assert_allclose(got, want, atol=1e-5)
+
+    feed = data.feed_eval["test"]
+    feed = feed[[(h > 0).any() for h in feed["history"]]]
+    feats = retrieval_features(data, feed)
+    feats.pop("query")
+    got = model.query_embeddings(feats).numpy() @ items[1:].T
+    hist = np.stack([_unit(_unit(item_text[h[h > 0]]).sum(axis=0)) for h in feed["history"]])
+    np.testing.assert_allclose(got, hist @ _unit(item_text[1:]).T, atol=1e-5)
+
+
+def test_item_id_embedding_learns_for_known_items_only(data):
+    tf.keras.utils.set_random_seed(0)
+    model = build_retrieval_model(small_config(learning_rate=0.01), data, *tables(data))
+    known = data.item_train_counts > 0
+    assert known.any() and (~known[1:]).any()
+    model.fit(retrieval_dataset(data, "train", batch_size=32), epochs=2, verbose=0)
+    table = model.item_tower.item_id_embedding.embeddings.numpy()
+    assert np.abs(table[np.flatnonzero(known)]).sum() > 0
+    # never-trained rows stay at their zero start: unknown items take the content path alone
+    assert np.abs(table[np.flatnonzero(~known)]).sum() == 0
+    rows = model.item_id_rows.numpy()
+    assert (rows[~known] == 0).all() and (rows[known] == np.flatnonzero(known)).all()
+
+
+def test_an_older_checkpoint_is_refused_with_the_reason(data, tmp_path):
+    from tfrec.core.rundir import RunDir
+    from tfrec.training.retrieval import load_retrieval_model
+
+    cfg = small_config(text_residual=False, item_id_embedding=False)
+    old = build_retrieval_model(cfg, data, *tables(data))
+    batch = next(iter(retrieval_dataset(data, "train", batch_size=8, shuffle=False)))
+    old.compute_loss(batch)
+    run = RunDir(tmp_path)
+    run.retrieval_weights.parent.mkdir(parents=True)
+    old.save_weights(str(run.retrieval_weights))
+    new = small_config()
+    new.text.cache_dir = str(tmp_path / "cache")
+    with pytest.raises(ValueError, match="another architecture"):
+        load_retrieval_model_with_tables(new, run, data, load_retrieval_model)
+
+
+def load_retrieval_model_with_tables(cfg, run, data, loader):
+    """`load_retrieval_model` with the test's random text tables instead of BERT's."""
+    import tfrec.training.retrieval as training
+
+    original = training.frozen_text_tables
+    training.frozen_text_tables = lambda cfg, data: tables(data)
+    try:
+        return loader(cfg, run, data)
+    finally:
+        training.frozen_text_tables = original
 
 
 def test_bad_temperature():

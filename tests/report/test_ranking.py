@@ -36,3 +36,38 @@ def test_ranking_page_has_tables_plot_and_optional_sections(tmp_path):
 
     page = write_ranking_report(tmp_path / "bare.html", cfg, **_tables(0, False)).read_text()
     assert "End to end" not in page and "with 95% intervals" not in page
+
+
+def _judgment_tables() -> dict:
+    orders = pd.DataFrame(
+        {
+            "order": ["retrieval (two-tower)", "listwise ranker (re-ranks the top 50)"],
+            "NDCG@10": [0.8491, 0.9258],
+        }
+    )
+    sig = pd.DataFrame(
+        {
+            "comparison": ["NDCG@10: listwise ranker - retrieval"],
+            "difference": [0.0767],
+            "95% low": [0.0646],
+            "95% high": [0.0891],
+        }
+    )
+    return {"orders": orders, "significance": sig, "text": "500 held-out judged queries"}
+
+
+def test_judgments_section_with_and_without_the_ctr_ranker(tmp_path):
+    cfg = Config(name="shop")
+    both = write_ranking_report(
+        tmp_path / "both.html", cfg, **_tables(12, True), judgments=_judgment_tables()
+    ).read_text()
+    assert "alt='calibration'" in both and "Learning to rank from graded judgments" in both
+    assert "0.9258" in both and "500 held-out judged queries." in both
+    assert both.index("End to end") < both.index("graded judgments")
+
+    only = write_ranking_report(
+        tmp_path / "only.html", cfg, judgments=_judgment_tables()
+    ).read_text()
+    assert "the CTR ranker was not trained" in only and "0.0646" in only
+    assert "calibration" not in only and "End to end" not in only
+    assert only.endswith("</body></html>")

@@ -146,6 +146,7 @@ BAD = [
     ("/search?q=mug&explain=maybe", 400, "explain must be true or false; got explain='maybe'"),
     ("/search?q=mug&kk=3", 400, "unknown parameter 'kk' for /search"),
     ("/search?k=3", 400, "/search needs q="),
+    ("/search?q=mug&retriever=bm25", 400, "retriever must be one of dense, hybrid; got retriever="),
     ("/similar?item_id=i3&weights=colour:1", 400, "weights: 'colour:1' names no similarity"),
     ("/similar?item_id=i3&weights=semantic:-1", 400, "weights: 'semantic:-1' needs a number >= 0"),
     ("/similar?item_id=i3&weights=semantic:x", 400, "got weights='semantic:x'"),
@@ -170,6 +171,30 @@ def test_bad_parameters_are_named(app, path, status, words):
     got, body = http(app, "GET", path)
     assert got == status, body
     assert set(body) == {"error"} and words in body["error"], body["error"]
+
+
+def test_search_retriever_hybrid_against_dense(app, monkeypatch):
+    _, ctx = app.pipeline.current()
+    s = app.run_config.shop
+    assert ctx.lexical_index().num_items == ctx.num_items  # built with the version's context
+    monkeypatch.setattr(s, "hybrid_weight", 1.0)  # BM25 order: the exact title first
+    status, dense = get(app, "search", q="item number 4", k=5)
+    assert status == 200 and dense["retriever"] == "dense"
+    assert dense["items"] == as_json(search(ctx, "item number 4", k=5))["items"]
+    status, hybrid = get(app, "search", q="item number 4", k=5, retriever="hybrid")
+    want = search(
+        ctx,
+        "item number 4",
+        k=5,
+        retriever="hybrid",
+        hybrid_weight=1.0,
+        hybrid_depth=s.hybrid_depth,
+    )
+    assert status == 200 and hybrid["retriever"] == "hybrid"
+    assert hybrid["items"] == as_json(want)["items"] and hybrid["items"][0]["item_id"] == "i4"
+    assert [it["item_id"] for it in hybrid["items"]] != [it["item_id"] for it in dense["items"]]
+    monkeypatch.setattr(s, "retriever", "hybrid")  # the config's default when none is asked
+    assert get(app, "search", q="item number 4", k=5)[1]["items"] == hybrid["items"]
 
 
 def test_category_filter(app):
@@ -231,6 +256,8 @@ def test_live_item_add_is_served_at_once_and_survives_a_version_swap(exported_ru
         assert status == 200 and body["items"] == as_json(search(ctx, "deluxe", k=20))["items"]
         everything = search(ctx, "deluxe", k=len(ctx.item_ids) - 1)["items"]
         assert "n1" in [it["item_id"] for it in everything]  # scored like every other item
+        status, body = get_with(app, key, "search", q="deluxe", k=3, retriever="hybrid")
+        assert status == 200 and body["items"][0]["item_id"] == "n1"  # BM25 has live items too
         status, body = get_with(app, key, "recommend", session_items="n1", k=3)
         assert body["source"] == "session" and body["unknown_session_items"] == []
 

@@ -31,13 +31,20 @@ def catalog_rows(catalog, rows):
 
 
 def test_content_path_reproduces_the_catalog_embeddings(tiny_data, tiny_model):
+    """Items without training interactions are embedded from content alone, in the catalog and
+    as new items; items with some also carry their learnt id embedding, so they differ."""
     c = tiny_data.catalog
-    rows = [1, 7, 30]
+    known = tiny_data.item_train_counts > 0
+    unseen = [int(i) for i in np.flatnonzero(~known)[1:4]]  # row 0 is the padding item
+    seen = [int(i) for i in np.flatnonzero(known)[:3]]
+    assert len(unseen) == 3 and len(seen) == 3
     enc = TableEncoder(c, tiny_model.item_text_table.numpy())
-    emb, _, feats = embed_new_items(tiny_model, c, catalog_rows(c, rows), enc)
-    np.testing.assert_array_equal(feats["category"], c.category_idx[rows])
-    np.testing.assert_array_equal(feats["price_bucket"], c.price_bucket[rows])
-    np.testing.assert_allclose(emb, tiny_model.all_item_embeddings()[rows], atol=1e-5)
+    emb, _, feats = embed_new_items(tiny_model, c, catalog_rows(c, unseen), enc)
+    np.testing.assert_array_equal(feats["category"], c.category_idx[unseen])
+    np.testing.assert_array_equal(feats["price_bucket"], c.price_bucket[unseen])
+    np.testing.assert_allclose(emb, tiny_model.all_item_embeddings()[unseen], atol=1e-5)
+    emb, _, _ = embed_new_items(tiny_model, c, catalog_rows(c, seen), enc)
+    assert not np.allclose(emb, tiny_model.all_item_embeddings()[seen], atol=1e-5)
 
 
 def test_unknown_attributes_map_to_zero_and_empty_titles_fail(tiny_data):

@@ -40,7 +40,9 @@ def test_demo_on_a_small_synthetic_shop_beats_the_baselines(tmp_path, minilm_dir
         assert search["trained"]["ndcg@10"] > search[baseline]["ndcg@10"], baseline
     assert feed["trained"]["recall@100"] > feed["popularity"]["recall@100"]
     report = (tmp_path / "run" / "report" / "index.html").read_text()
-    assert "data:image/png;base64" in report and report.count("<table>") == 2
+    # search and feed tables, then trained minus zero-shot per slice
+    assert "data:image/png;base64" in report and report.count("<table>") == 3
+    assert "trained minus zero-shot" in report
 
 
 def test_online_retail_model_beats_popularity_on_next_purchases(

@@ -92,7 +92,8 @@ def test_train_save_load_evaluate(shop_config):
     art.set_retrieval_model(again)
     metrics = run_evaluate(art)
     feed = metrics["retrieval"]["feed"]["slices"]["all"]
-    assert set(feed) == {"popularity", "zero_shot", "trained"}
+    assert set(feed) == {"popularity", "zero_shot", "cooccurrence", "trained"}
+    assert metrics["retrieval"]["comparisons"]  # trained minus zero-shot per slice
     assert run.report_page("index").read_text().count("<table>") >= 1
 
 

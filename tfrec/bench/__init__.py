@@ -12,6 +12,11 @@ Sections (each a function `bench_<name>(cfg) -> dict`, registered in `SECTIONS`)
   lower bound (needs the run's export and index).
 - `index`: ScaNN vs brute-force queries/s at equal recall@10 on 100k and 1M random embeddings
   (TFREC_BENCH_INDEX_SIZES=100000 to shrink).
+- `relevance` (runs only when named: it trains one model per dataset): Recall@100 and NDCG@10 of
+  every model and baseline on the demo shop, configs/hard_search.yaml,
+  configs/ratings_nosession.yaml and Online Retail side by side, per task and slice, with
+  trained - zero_shot (tfrec/bench/relevance.py; TFREC_BENCH_RELEVANCE=demo,hard_search picks
+  datasets, TFREC_BENCH_RELEVANCE_RETRAIN=1 reruns runs kept from the same config).
 Other stages add their sections here.
 """
 
@@ -60,6 +65,15 @@ def bench_index(cfg: Config) -> dict:
     return index_benchmark(sizes, dim=64)
 
 
+def bench_relevance(cfg: Config) -> dict:
+    """Retrieval quality of every model and baseline on the demo shop, the hard_search and
+    ratings_nosession presets and Online Retail, side by side (tfrec/bench/relevance.py); runs
+    into runs/bench_relevance/<dataset> and reuses a run whose config has not changed."""
+    from tfrec.bench.relevance import bench_relevance_section  # deferred: loads TensorFlow
+
+    return bench_relevance_section(cfg)
+
+
 SECTIONS: dict[str, Callable[[Config], dict]] = {
     "training": bench_training,
     "encoding": bench_encoding,
@@ -67,12 +81,16 @@ SECTIONS: dict[str, Callable[[Config], dict]] = {
     "serving": bench_serving,
     "index": bench_index,
     "ranking": bench_ranking,
+    "relevance": bench_relevance,
 }
+# sections that run only when `--only` names them (they train models for many minutes)
+OPT_IN = ("relevance",)
 
 
 def run_benchmarks(cfg: Config, only: list[str] | None = None) -> dict:
-    """Run the chosen sections (all by default); results also go to <run>/bench.json."""
-    names = only or list(SECTIONS)
+    """Run the chosen sections (all but the `OPT_IN` ones by default); results also go to
+    <run>/bench.json."""
+    names = only or [n for n in SECTIONS if n not in OPT_IN]
     unknown = [n for n in names if n not in SECTIONS]
     if unknown:
         raise ValueError(f"unknown bench section(s) {unknown}; known: {', '.join(SECTIONS)}")

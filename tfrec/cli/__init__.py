@@ -312,6 +312,11 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--user-id")
     sp.add_argument("--session-items", help="comma-separated item ids of the current session")
     sp.add_argument("-k", type=int, default=10)
+    sp.add_argument(
+        "--retriever",
+        choices=("dense", "hybrid"),
+        help="dense (two-tower) or hybrid (BM25 + dense, rank fusion); default shop.retriever",
+    )
     sp.add_argument("--json", action="store_true", help="print the structured result")
     sp.set_defaults(func=cmd_shop)
 
@@ -320,7 +325,11 @@ def build_parser() -> argparse.ArgumentParser:
     with_config(sp, required=False)
     sp.add_argument(
         "--only",
-        help="comma-separated subset of: training,encoding,synthetic,ranking,serving,index",
+        help="comma-separated subset of: training,encoding,synthetic,ranking,serving,index,"
+        "relevance (default: all but relevance). relevance trains and evaluates each dataset "
+        "(demo, hard_search, ratings_nosession, online_retail) into runs/bench_relevance/ and "
+        "prints every model and baseline side by side; TFREC_BENCH_RELEVANCE=demo,hard_search "
+        "picks datasets, TFREC_BENCH_RELEVANCE_RETRAIN=1 reruns runs kept from the same config",
     )
     sp.set_defaults(func=cmd_bench)
     return p

@@ -99,9 +99,17 @@ def run_shop_command(cfg: Config, command: str, args) -> int:
         header = f"frequently bought with {', '.join(cart)} (evidence: {result['source']})"
     else:
         result = search(
-            ctx, args.query, args.user_id, _split(args.session_items), k=args.k, explain=True
+            ctx,
+            args.query,
+            args.user_id,
+            _split(args.session_items),
+            k=args.k,
+            explain=True,
+            retriever=getattr(args, "retriever", None) or s.retriever,
+            hybrid_weight=s.hybrid_weight,
+            hybrid_depth=s.hybrid_depth,
         )
-        header = f"search {args.query!r}"
+        header = f"search {args.query!r} ({result['retriever']})"
     if args.json:
         echo(json.dumps(result, indent=2, default=float))
         return 0

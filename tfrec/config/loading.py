@@ -29,6 +29,21 @@ def _cross_checks(cfg: Config, where: str) -> None:
         raise _fail(where, "data", "with source: transactions needs data.transactions")
     if cfg.text.mode == "top_k_layers" and cfg.text.trainable_layers < 1:
         raise _fail(where, "text.trainable_layers", "must be >= 1 with mode top_k_layers")
+    r = cfg.ranking
+    if r.judgment_val_fraction + r.judgment_test_fraction >= 1:
+        raise _fail(
+            where,
+            "ranking.judgment_val_fraction + judgment_test_fraction",
+            f"must be < 1 (queries are left to train on), got "
+            f"{r.judgment_val_fraction} + {r.judgment_test_fraction}",
+        )
+    if r.cross_encoder_query_length > r.cross_encoder_max_length - 2:
+        raise _fail(
+            where,
+            "ranking.cross_encoder_query_length",
+            f"must leave room for the title in cross_encoder_max_length "
+            f"({r.cross_encoder_max_length}), got {r.cross_encoder_query_length}",
+        )
     check_tuning(cfg, where)
 
 

@@ -125,6 +125,31 @@ class SyntheticConfig:
     search_session_share: float = param(0.6, ge=0, le=1)
     late_item_share: float = param(0.08, ge=0, lt=1)
     impressions_per_page: int = param(10, ge=1, le=100)
+    # options that make the shop behave like real logs; their defaults give today's shop, byte
+    # for byte (configs/hard_search.yaml and configs/ratings_nosession.yaml switch them on)
+    query_vocab_mismatch: float = param(
+        0.0,
+        ge=0,
+        le=1,
+        help="probability that each word group of a search query (noun, attribute value) is "
+        "typed with words titles do not use (synonyms, paraphrases such as 'for him', 'eu 44', "
+        "'wicker'); 0 = queries as before",
+    )
+    popularity_exponent: float = param(
+        0.9,
+        gt=0,
+        le=3,
+        help="Zipf exponent of item exposure (weight = popularity rank ** -exponent); larger "
+        "leaves more of the catalog never shown or clicked",
+    )
+    sessions: bool = param(
+        True, help="write session ids; false = events without a session_id column (ratings log)"
+    )
+    impressions: bool = param(
+        True,
+        help="write impression events and positions; false = interactions only (clicks, carts, "
+        "purchases), as in a ratings or order log",
+    )
     seed: int = 42
     # rows per chunk when streaming a large shop to disk
     chunk_rows: int = param(200_000, ge=1000)
@@ -200,6 +225,16 @@ class RetrievalConfig:
     num_hard_negatives: Optional[int] = param(None, ge=1)
     use_user_id: bool = True
     use_history: bool = True
+    # the towers keep the pretrained text similarity as an identity-initialised path beside the
+    # learnt part, so the untrained model scores exactly as the zero-shot encoder (the output is
+    # then text width + embedding_dim wide)
+    text_residual: bool = True
+    # a learnt id embedding per item with training interactions (collaborative signal); items
+    # without any, and items added after training, take the content path alone
+    item_id_embedding: bool = True
+    # while training, the share of examples whose item id and user id embeddings are dropped,
+    # so the content path learns to serve new items and unknown users
+    id_dropout: float = param(0.1, ge=0, lt=1)
     learning_rate: float = param(1e-3, gt=0)
     optimizer: Literal["adam", "adagrad", "sgd"] = "adam"
     batch_size: int = param(256, ge=2)
@@ -237,8 +272,11 @@ class EvaluationConfig:
     # cap on the number of evaluated queries / users (0 = all) to bound time
     max_queries: int = param(0, ge=0)
     max_users: int = param(0, ge=0)
-    baselines: list[Literal["popularity", "bm25", "zero_shot"]] = param(
-        default_factory=lambda: ["popularity", "bm25", "zero_shot"]
+    baselines: list[Literal["popularity", "bm25", "zero_shot", "hybrid", "cooccurrence"]] = param(
+        default_factory=lambda: ["popularity", "bm25", "zero_shot", "hybrid", "cooccurrence"],
+        help="models evaluated beside the trained one; bm25 and hybrid (RRF of BM25 and the "
+        "trained model, its weight chosen on the validation searches) are search only; "
+        "cooccurrence (item-kNN over items in the same training sessions) is feed only",
     )
 
 
@@ -277,6 +315,71 @@ class RankingConfig:
     candidates: int = param(100, ge=10)
     # cap on evaluated held-out searches (0 = all)
     max_eval_searches: int = param(0, ge=0)
+    # --- learning to rank from graded judgments (tfrec/models/listwise.py, cross_encoder.py) ---
+    judgments: Literal["auto", "off", "on"] = param(
+        "auto",
+        help="train a ranker on the judgments table: auto = when the run has one, on = require "
+        "it, off = never",
+    )
+    judgment_model: Literal["listwise", "cross_encoder", "both"] = param(
+        "listwise",
+        help="listwise = an MLP over the towers' embeddings trained with softmax cross-entropy "
+        "over each query's list; cross_encoder = BERT over 'query [SEP] title' re-ranking the "
+        "top cross_encoder_candidates; both",
+    )
+    judgment_candidates: int = param(
+        50,
+        ge=10,
+        help="retrieved candidates per query the listwise ranker re-ranks; in training lists "
+        "the unjudged ones among them are relevance 0",
+    )
+    judgment_max_judged: int = param(
+        50, ge=1, help="judged items per training list (a seeded sample when a query has more)"
+    )
+    judgment_features: list[Literal["bm25", "zero_shot"]] = param(
+        default_factory=lambda: ["bm25", "zero_shot"],
+        help="per (query, item) scores the listwise ranker reads beside the towers' embeddings "
+        "and the retrieval logit: BM25 and the zero-shot encoder's cosine",
+    )
+    judgment_val_fraction: float = param(
+        0.1, gt=0, lt=1, help="share of judged queries held out for validation (early stopping)"
+    )
+    judgment_test_fraction: float = param(
+        0.2, gt=0, lt=1, help="share of judged queries held out for the test table"
+    )
+    judgment_max_train_queries: int = param(
+        2000, ge=0, help="cap on training queries (0 = all), a seeded sample"
+    )
+    judgment_max_eval_queries: int = param(
+        500, ge=0, help="cap on validation and on test queries each (0 = all), a seeded sample"
+    )
+    judgment_hidden_layers: list[int] = param(
+        default_factory=lambda: [64, 32], ge=1, help="the listwise ranker's MLP hidden sizes"
+    )
+    judgment_epochs: int = param(
+        30, ge=1, help="the most listwise ranker epochs (early stopping on the val lists' loss)"
+    )
+    judgment_batch_size: int = param(32, ge=1, help="query lists per listwise training step")
+    judgment_learning_rate: float = param(1e-3, gt=0, help="listwise ranker Adam learning rate")
+    judgment_patience: int = param(2, ge=0, help="listwise early-stopping patience (epochs)")
+    cross_encoder_candidates: int = param(
+        20, ge=2, help="top retrieved candidates per query the cross-encoder scores (train, test)"
+    )
+    cross_encoder_max_length: int = param(
+        48, ge=8, le=512, help="tokens of one 'query [SEP] title' pair, [CLS] and [SEP]s included"
+    )
+    cross_encoder_query_length: int = param(
+        12, ge=3, help="of those, the most the query takes ([CLS] and its [SEP] included)"
+    )
+    cross_encoder_trainable_layers: int = param(
+        2, ge=0, help="top BERT layers fine-tuned (0 = BERT frozen, only the score head trains)"
+    )
+    cross_encoder_epochs: int = param(1, ge=1, help="cross-encoder epochs")
+    cross_encoder_train_queries: int = param(
+        200, ge=1, help="training queries the cross-encoder sees (a seeded subset)"
+    )
+    cross_encoder_batch_lists: int = param(2, ge=1, help="query lists per cross-encoder step")
+    cross_encoder_learning_rate: float = param(3e-4, gt=0, help="cross-encoder Adam rate")
 
 
 @dataclass
@@ -398,6 +501,23 @@ class ShopConfig:
     same_category_factor: float = param(0.3, ge=0, le=1)
     substitute_similarity: float = param(0.9, gt=0, le=1)
     bundle_size: int = param(3, ge=1)
+    retriever: Literal["dense", "hybrid"] = param(
+        "dense",
+        help="search candidates: dense = the two-tower model; hybrid = reciprocal-rank fusion "
+        "of the BM25 and the dense top hybrid_depth (tfrec/shop/hybrid.py); /search?retriever= "
+        "overrides it per request",
+    )
+    hybrid_weight: float = param(
+        0.5,
+        ge=0,
+        le=1,
+        help="hybrid search: the BM25 share of the fusion, (1 - w) / (60 + dense rank) + "
+        "w / (60 + BM25 rank); 0 = dense order, 1 = BM25 order (the evaluate stage prints the "
+        "weight the validation searches prefer)",
+    )
+    hybrid_depth: int = param(
+        200, ge=1, help="hybrid search: candidates each retriever brings to the fusion"
+    )
     # evaluation bounds (0 = all)
     max_eval_instances: int = param(3000, ge=0)
     max_similar_anchors: int = param(300, ge=10)

@@ -7,7 +7,8 @@
                 retrieval/               checkpoints, backup (resume), TensorBoard logs,
                                          model/weights, item_embeddings.npy, training.json
                 ranking/                 model/ and baseline/ (model.json + weights), checkpoints,
-                                         backup, logs, training.json
+                                         backup, logs, training.json; judgments/listwise/ and
+                                         judgments/cross_encoder/ (rankers of graded judgments)
                 tuning/                  Keras Tuner trials, best_config.yaml, trials table
                 index/                   the item index (scann/, savedmodel/, params.json,
                                          added_items.parquet)
@@ -81,6 +82,11 @@ class RunDir:
         return self.retrieval / "model" / "weights"
 
     @property
+    def retrieval_training_summary(self) -> Path:
+        """Epochs run, best validation figure, the history (`retrieval/training.json`)."""
+        return self.retrieval / "training.json"
+
+    @property
     def item_embeddings(self) -> Path:
         return self.retrieval / "item_embeddings.npy"
 
@@ -106,6 +112,16 @@ class RunDir:
     def ranking_training_summary(self) -> Path:
         """Epochs run, best validation AUC and history of the ranker and its baseline."""
         return self.ranking / "training.json"
+
+    @property
+    def judgment_ranker(self) -> Path:
+        """The listwise ranker trained on graded judgments (`model.json` + weights)."""
+        return self.ranking / "judgments" / "listwise"
+
+    @property
+    def cross_encoder(self) -> Path:
+        """The BERT cross-encoder re-ranker trained on graded judgments."""
+        return self.ranking / "judgments" / "cross_encoder"
 
     # --- tuning, index, export -------------------------------------------------------------
     @property

@@ -23,7 +23,7 @@ pipelines over the prepared data in `tfrec.data.datasets`.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -58,6 +58,8 @@ class PreparedData:
     item_train_counts: np.ndarray  # [N] positives per item in training examples
     item_first_seen: np.ndarray  # [N] datetime64: first event of any kind (NaT: never)
     max_history: int
+    # split -> events in, rows removed per step with the reason, examples out (`_funnel`)
+    funnel: dict = field(default_factory=dict)
 
     @property
     def cold_items(self) -> np.ndarray:
@@ -94,6 +96,7 @@ class PreparedData:
                 "eval_searches": len(self.search_eval.get(split, ())),
                 "eval_users": len(self.feed_eval.get(split, ())),
             }
+        out["funnel"] = self.funnel
         return out
 
 
@@ -180,9 +183,7 @@ def prepare_data(
     catalog, item_vocab = build_catalog(items, price_buckets, item_features)
     ev = events.copy()
     ev["query"] = _query_column(ev)
-    if "session_id" not in ev:
-        ev["session_id"] = ev["user_id"].astype(str) + ":" + ev["timestamp"].dt.date.astype(str)
-    ev["session_id"] = ev["session_id"].fillna("").astype(str)
+    ev["session_id"], real_session = session_ids(ev)
     ev["item_idx"] = item_vocab.lookup(ev["item_id"].tolist())
     unknown = int((ev["item_idx"] == PAD).sum())
     if unknown:
@@ -191,13 +192,26 @@ def prepare_data(
     ev["split"], cutoffs = assign_splits(ev, split)
 
     positives = ev[ev["strength"] >= 1]
-    # one retrieval example per (session, query, item): the strongest interaction, at its first time
+    # one retrieval example per (session, query, item) of a real session: the strongest
+    # interaction, at its first time. Without a session id nothing says two events belong to one
+    # visit, so only events of the same user, query, item and time merge.
+    strongest_first = positives.sort_values(
+        ["strength", "timestamp"], ascending=[False, True], kind="stable"
+    )
+    in_session = real_session.loc[strongest_first.index].to_numpy()
     ex = (
-        positives.sort_values(["strength", "timestamp"], ascending=[False, True], kind="stable")
-        .drop_duplicates(["session_id", "query", "item_id"])
+        pd.concat(
+            [
+                strongest_first[in_session].drop_duplicates(["session_id", "query", "item_id"]),
+                strongest_first[~in_session].drop_duplicates(
+                    ["user_id", "query", "item_id", "timestamp"]
+                ),
+            ]
+        )
         .sort_values("timestamp", kind="stable")
         .reset_index(drop=True)
     )
+    funnel = _funnel(ev, positives, ex, real_session)
     user_vocab = Vocabulary(ex.loc[ex.split == "train", "user_id"])
     queries = ["", *sorted(set(ex["query"]) - {""})]
     q_index = {q: i for i, q in enumerate(queries)}
@@ -251,7 +265,87 @@ def prepare_data(
         item_train_counts=counts,
         item_first_seen=first_seen,
         max_history=split.max_history,
+        funnel=funnel,
     )
+
+
+def session_ids(events: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
+    """The session of every event, and whether it is a real one.
+
+    An event with a session id keeps it; one without (no `session_id` column, or an empty or
+    missing value) falls back, per row, to its user and day (`user:YYYY-MM-DD`), so that logs
+    without sessions still group a day's events for session intent and held-out searches.
+
+    Args:
+        events: pd.DataFrame with `user_id`, `timestamp` and optionally `session_id`.
+
+    Returns:
+        (session ids as str, boolean Series: True where the log gave a session id).
+
+    Example:
+        >>> ev = pd.DataFrame({"user_id": ["u", "u"], "session_id": ["s1", ""],
+        ...     "timestamp": pd.to_datetime(["2024-05-01 10:00", "2024-05-02 09:00"])})
+        >>> ids, real = session_ids(ev)
+        >>> ids.tolist(), real.tolist()
+        (['s1', 'u:2024-05-02'], [True, False])
+    """
+    fallback = events["user_id"].astype(str) + ":" + events["timestamp"].dt.date.astype(str)
+    if "session_id" not in events:
+        return fallback, pd.Series(False, index=events.index)
+    given = events["session_id"]
+    real = given.notna() & (given.astype(str).str.strip() != "")
+    return given.astype(str).where(real, fallback), real
+
+
+def _funnel(
+    ev: pd.DataFrame, positives: pd.DataFrame, examples: pd.DataFrame, real: pd.Series
+) -> dict[str, dict]:
+    """Per split: events in, what each step removed (and why), retrieval examples out."""
+    out = {}
+    for split in SPLITS:
+        n_events = int((ev["split"] == split).sum())
+        n_pos = int((positives["split"] == split).sum())
+        n_ex = int((examples["split"] == split).sum())
+        part = positives[positives["split"] == split]
+        in_session = int(real.loc[part.index].sum())
+        out[split] = {
+            "events": n_events,
+            "examples": n_ex,
+            "sessions_from_log": in_session,
+            "sessions_filled_by_user_day": len(part) - in_session,
+            "removed": {
+                "not an interaction (impression or other event without strength; kept as "
+                "ranking examples)": n_events - n_pos,
+                "repeat of the same item in the same session and query (the strongest "
+                "interaction is kept)": n_pos - n_ex,
+            },
+        }
+    return out
+
+
+def funnel_lines(funnel: dict[str, dict], threshold: float = 0.01) -> list[str]:
+    """One line per split (events in -> examples out) and one per step that removed more than
+    `threshold` of that split's events, with its count and reason.
+
+    Args:
+        funnel: `PreparedData.funnel`.
+        threshold: share of the split's events above which a step is named.
+
+    Example:
+        >>> funnel_lines(data.funnel)[0]  # doctest: +SKIP
+        'train: 60,114 events -> 21,733 retrieval examples (...)'
+    """
+    lines = []
+    for split, f in funnel.items():
+        filled = f["sessions_filled_by_user_day"]
+        note = f"; {filled:,} interactions had no session id (user + day used)" if filled else ""
+        lines.append(
+            f"{split}: {f['events']:,} events -> {f['examples']:,} retrieval examples{note}"
+        )
+        for why, n in f["removed"].items():
+            if f["events"] and n > threshold * f["events"]:
+                lines.append(f"  {split}: {n:,} ({n / f['events']:.1%}) removed: {why}")
+    return lines
 
 
 def _search_instances(retrieval: pd.DataFrame, split: str) -> pd.DataFrame:

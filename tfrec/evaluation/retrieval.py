@@ -31,10 +31,15 @@ from tfrec.core.log import echo
 from tfrec.core.topk import top_k
 from tfrec.data.catalog import PAD
 from tfrec.data.prepared import PreparedData
-from tfrec.evaluation.metrics import ranking_metrics, recall_curve
+from tfrec.evaluation.metrics import bootstrap_interval, per_instance_metrics, recall_curve
 from tfrec.evaluation.scorers import (
     Scorer,
     bm25_scorer,
+    catalog_lexical_index,
+    choose_fusion_weight,
+    cooccurrence_scorer,
+    fusion_summary,
+    hybrid_scorer,
     model_scorer,
     popularity_scorer,
     zero_shot_scorer,
@@ -59,10 +64,14 @@ def evaluate_scorers(
     batch_size: int = 512,
     curve_k: int = 100,
 ) -> dict:
-    """Metrics of each scorer on one task, per slice, plus Recall@k curves for `all`."""
+    """Metrics of each scorer on one task, per slice, plus Recall@k curves for `all`.
+
+    Returns `{"instances", "slices": {slice: {scorer: means}}, "curves": {scorer: [...]},
+    "per_instance": {slice: {scorer: {metric: array}}}}`; the per-instance arrays of one slice
+    are aligned across scorers (paired comparisons, `compare`)."""
     inst = _instances(data, task, split, max_instances, seed)
     ks = sorted(ks)
-    out: dict = {"instances": len(inst), "slices": {}, "curves": {}}
+    out: dict = {"instances": len(inst), "slices": {}, "curves": {}, "per_instance": {}}
     if inst.empty:
         return out
     cold = data.cold_items
@@ -94,12 +103,62 @@ def evaluate_scorers(
             if not rows:
                 continue
             r = np.concatenate(ranked_unseen) if sl == "unseen" else ranked
-            metrics = ranking_metrics(r[rows], pos, gains, ks)
+            per = per_instance_metrics(r[rows], pos, gains, ks)
+            metrics = {key: float(values.mean()) for key, values in per.items()}
             metrics["instances"] = len(rows)
             out["slices"].setdefault(sl, {})[name] = metrics
+            out["per_instance"].setdefault(sl, {})[name] = per
             if sl == "all":
                 out["curves"][name] = recall_curve(r[rows], pos, curve_k).tolist()
     return out
+
+
+def compare(
+    result: dict, task: str, model: str, baselines: list[str], metrics: list[str], seed: int = 0
+) -> list[dict]:
+    """Paired differences `model - baseline` per slice with 95% bootstrap intervals over the
+    instances; with several baselines, against the best of them per instance set (their
+    highest mean). A row is flagged `worse` when the difference is below 0, `significantly
+    worse` when its interval's upper end is too.
+
+    Args:
+        result: an `evaluate_scorers` result.
+        task: its task name (for the rows).
+        model: the scorer compared.
+        baselines: the scorers it is compared with.
+        metrics: per-instance metric names, e.g. `["recall@100", "ndcg@10"]`.
+        seed: the bootstrap seed.
+
+    Example:
+        >>> compare(res, "search", "trained", ["zero_shot"], ["recall@100"])  # doctest: +SKIP
+        [{'task': 'search', 'slice': 'all', 'comparison': 'trained - zero_shot', ...}]
+    """
+    rows = []
+    for sl, per in result.get("per_instance", {}).items():
+        present = [b for b in baselines if b in per]
+        if model not in per or not present:
+            continue
+        for metric in metrics:
+            if metric not in per[model]:
+                continue
+            best = max(present, key=lambda b: float(per[b][metric].mean()))
+            diff = per[model][metric] - per[best][metric]
+            lo, hi = bootstrap_interval(diff, seed=seed)
+            mean = float(diff.mean())
+            rows.append(
+                {
+                    "task": task,
+                    "slice": sl,
+                    "comparison": f"{model} - {best}",
+                    "metric": metric,
+                    "n": len(diff),
+                    "difference": mean,
+                    "95% low": lo,
+                    "95% high": hi,
+                    "flag": "significantly worse" if hi < 0 else ("worse" if mean < 0 else ""),
+                }
+            )
+    return rows
 
 
 def metrics_table(result: dict, task: str, ks: list[int]) -> pd.DataFrame:
@@ -129,8 +188,8 @@ def metrics_table(result: dict, task: str, ks: list[int]) -> pd.DataFrame:
 
 
 def evaluate_retrieval(cfg: Config, data: PreparedData, model) -> dict:
-    """Evaluate a trained retrieval model next to its baselines on the test split and print
-    the table.
+    """Evaluate a trained retrieval model next to its baselines on the test split, print the
+    table and the trained model's difference to the zero-shot encoder per slice.
 
     Args:
         cfg: the run's config (`evaluation`: ks, baselines, instance limits; `seed`).
@@ -139,7 +198,7 @@ def evaluate_retrieval(cfg: Config, data: PreparedData, model) -> dict:
 
     Returns:
         `{"results": {task: evaluate_scorers result}, "sections": [(heading, table, curves)],
-        "metrics": the `retrieval` section of metrics.json}`.
+        "comparisons": DataFrame, "metrics": the `retrieval` section of metrics.json}`.
 
     Example:
         >>> out = evaluate_retrieval(cfg, data, model)  # doctest: +SKIP
@@ -155,13 +214,34 @@ def evaluate_retrieval(cfg: Config, data: PreparedData, model) -> dict:
         scorers["zero_shot"] = zero_shot_scorer(data, item_text, query_text)
     scorers["trained"] = model_scorer(data, model)
     search_scorers = dict(scorers)
+    lexical = catalog_lexical_index(data) if {"bm25", "hybrid"} & set(ev.baselines) else None
     if "bm25" in ev.baselines:
-        search_scorers = {"bm25": bm25_scorer(data), **scorers}
+        search_scorers = {"bm25": bm25_scorer(data, lexical), **scorers}
+    fusion = None
+    if "hybrid" in ev.baselines and len(data.search_eval.get("val", ())):
+        fusion = choose_fusion_weight(
+            data,
+            model,
+            lexical,
+            "val",
+            depth=cfg.shop.hybrid_depth,
+            max_instances=ev.max_queries,
+            seed=cfg.seed,
+        )
+        echo(fusion_summary(fusion, cfg.shop.hybrid_weight))
+        search_scorers["hybrid"] = hybrid_scorer(
+            data, model, lexical, fusion["weight"], cfg.shop.hybrid_depth
+        )
+    feed_scorers = dict(scorers)
+    if "cooccurrence" in ev.baselines:
+        feed_scorers = {"cooccurrence": cooccurrence_scorer(data), **scorers}
 
-    results, tables, sections = {}, [], []
+    k_max = max(ev.ks)
+    compared = [f"recall@{k_max}", f"ndcg@{min(ev.ks)}"]
+    results, tables, sections, comparisons = {}, [], [], []
     for task, task_scorers, limit in (
         ("search", search_scorers, ev.max_queries),
-        ("feed", scorers, ev.max_users),
+        ("feed", feed_scorers, ev.max_users),
     ):
         res = evaluate_scorers(data, task_scorers, task, "test", ev.ks, limit, seed=cfg.seed)
         results[task] = res
@@ -176,21 +256,57 @@ def evaluate_retrieval(cfg: Config, data: PreparedData, model) -> dict:
             else "held-out home feed (user -> next items)"
         )
         sections.append((f"{task}: {label}, {res['instances']} instances", table, res["curves"]))
+        comparisons += compare(res, task, "trained", ["zero_shot"], compared, seed=cfg.seed)
+        if task == "search":
+            comparisons += compare(res, task, "hybrid", ["bm25", "trained"], compared, cfg.seed)
 
-    if tables:
-        full = pd.concat(tables, ignore_index=True)
-        with pd.option_context(
-            "display.width", 200, "display.max_columns", 30, "display.float_format", "{:.4f}".format
-        ):
+    comparison = pd.DataFrame(comparisons)
+    with pd.option_context(
+        "display.width", 200, "display.max_columns", 30, "display.float_format", "{:.4f}".format
+    ):
+        if tables:
+            full = pd.concat(tables, ignore_index=True)
             echo("[evaluate] test split, whole catalog (" + str(len(data.catalog) - 1) + " items)")
             echo(full.to_string(index=False))
+        if not comparison.empty:
+            echo(
+                "[evaluate] trained minus zero-shot (and hybrid minus the better of BM25 and "
+                "dense), paired, 95% bootstrap intervals over instances"
+            )
+            echo(comparison.to_string(index=False))
+            worse = comparison[comparison["flag"] != ""]
+            for _, row in worse.iterrows():
+                model, baseline = row["comparison"].split(" - ")
+                echo(
+                    f"[evaluate] WARNING: {model} is {row['flag']} than {baseline} on "
+                    f"{row['task']}/{row['slice']} {row['metric']} ({row['difference']:+.4f})"
+                )
+    if not comparison.empty:
+        sections.append(
+            (
+                "trained minus zero-shot, hybrid minus the better of BM25 and dense (paired "
+                "differences, 95% bootstrap intervals; flagged where the first is worse)",
+                comparison,
+                None,
+            )
+        )
     metrics = {
         "retrieval": {
-            task: {"instances": r["instances"], "slices": r["slices"]}
-            for task, r in results.items()
+            **{
+                task: {"instances": r["instances"], "slices": r["slices"]}
+                for task, r in results.items()
+            },
+            "comparisons": comparison.to_dict(orient="records"),
         }
     }
-    return {"results": results, "sections": sections, "metrics": metrics}
+    if fusion is not None and "search" in metrics["retrieval"]:
+        metrics["retrieval"]["search"]["hybrid_fusion"] = fusion
+    return {
+        "results": results,
+        "sections": sections,
+        "comparisons": comparison,
+        "metrics": metrics,
+    }
 
 
 def report_notes(cfg: Config, data: PreparedData) -> list[str]:

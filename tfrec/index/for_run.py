@@ -101,7 +101,7 @@ def index_for_run(cfg: Config, run: RunDir, data: PreparedData, model) -> ItemIn
     path = run.index
     if (path / "params.json").exists():
         index = ItemIndex.load(path)
-        dim = int(model.item_tower.embedding_dim)
+        dim = int(model.item_tower.output_dim)
         ids = data.catalog.item_ids[1:]
         if index.embeddings.shape[1] == dim and set(ids) <= set(index.item_ids):
             # the index must hold this model's vectors, not those of weights trained before

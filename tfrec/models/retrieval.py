@@ -95,6 +95,8 @@ class RetrievalModel(tfrs.Model):
         item_extra_categorical: np.ndarray [N, C] int or None. Config-declared categorical
             item features.
         item_extra_numeric: np.ndarray [N, M] float or None. Config-declared numeric features.
+        item_known: np.ndarray [N] bool or None. Items whose id embedding is used (those with
+            training interactions); others, and all items when None, take the content path.
     """
 
     def __init__(
@@ -116,6 +118,7 @@ class RetrievalModel(tfrs.Model):
         item_text_encoder=None,
         item_extra_categorical: np.ndarray | None = None,
         item_extra_numeric: np.ndarray | None = None,
+        item_known: np.ndarray | None = None,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -153,6 +156,11 @@ class RetrievalModel(tfrs.Model):
             "item_extra_categorical", item_extra_categorical, tf.int64
         )
         self.item_extra_numeric = table("item_extra_numeric", item_extra_numeric, tf.float32)
+        if item_known is None:
+            item_known = np.zeros(n, bool)
+        # an item's id embedding is looked up under its own row when known, under 0 (none) else
+        ids = np.where(np.asarray(item_known, bool), np.arange(n), 0)
+        self.item_id_rows = table("item_id_rows", ids, tf.int64)
         if query_text_table is None:
             query_text_table = np.zeros((1, self.text_dim), np.float32)
         self.query_text_table = table("query_text_table", query_text_table, tf.float32)
@@ -187,6 +195,7 @@ class RetrievalModel(tfrs.Model):
             text = tf.gather(self.item_text_table, item_idx)
         return {
             "text_embedding": text,
+            "item_idx": tf.gather(self.item_id_rows, item_idx),
             "category": tf.gather(self.item_category, item_idx),
             "brand": tf.gather(self.item_brand, item_idx),
             "price_bucket": tf.gather(self.item_price_bucket, item_idx),
@@ -253,16 +262,14 @@ class RetrievalModel(tfrs.Model):
             has_query = tf.cast(query_idx > 0, tf.float32)
             text = tf.gather(self.query_text_table, query_idx)
         history_emb, history_mask = self._history_item_embeddings(features["history"], training)
-        return self.query_tower(
-            {
-                "text_embedding": text,
-                "has_query": has_query,
-                "user_idx": tf.reshape(features["user_idx"], [-1]),
-                "history_embedding": history_emb,
-                "history_mask": history_mask,
-            },
-            training=training,
-        )
+        inputs = {
+            "text_embedding": text,
+            "has_query": has_query,
+            "user_idx": tf.reshape(features["user_idx"], [-1]),
+            "history_embedding": history_emb,
+            "history_mask": history_mask,
+        }
+        return self.query_tower(inputs, training=training)
 
     def attach_text_encoder(self, text_encoder) -> None:
         """Give a frozen-mode model the encoder that turns raw strings into text embeddings
@@ -342,6 +349,10 @@ def build_retrieval_model(
         num_numeric_features=catalog.extra_numeric.shape[1]
         if catalog.extra_numeric is not None
         else 0,
+        text_residual=r.text_residual,
+        text_dim=int(item_text_table.shape[1]),
+        num_items=len(catalog) if r.item_id_embedding else 0,
+        id_dropout=r.id_dropout,
         name="item_tower",
     )
     query_tower = QueryTower(
@@ -351,6 +362,9 @@ def build_retrieval_model(
         id_embedding_dim=r.id_embedding_dim,
         use_user_id=r.use_user_id,
         use_history=r.use_history,
+        user_dropout=r.id_dropout,
+        text_residual=r.text_residual,
+        text_dim=int(item_text_table.shape[1]),
         name="query_tower",
     )
     model = RetrievalModel(
@@ -371,6 +385,7 @@ def build_retrieval_model(
         item_text_encoder=item_text_encoder,
         item_extra_categorical=catalog.extra_categorical,
         item_extra_numeric=catalog.extra_numeric,
+        item_known=data.item_train_counts > 0,
     )
     optimizers = {
         "adam": keras.optimizers.Adam,

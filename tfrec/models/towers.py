@@ -4,6 +4,14 @@ Text enters either as raw strings, run through a `TextEncoder` (BERT, tokenizer 
 or as a precomputed text embedding of the same encoder (frozen mode, where embeddings are
 computed once and cached). Both paths share every weight after the text encoder, so a tower
 trained on cached embeddings serves raw strings with the same outputs.
+
+With `text_residual`, each tower's output is `l2_normalize(P t + f(x))` in the text space: `t`
+the unit-length text embedding (for a query-less feed request: the mean of the recent items'
+embeddings), `P` a square projection initialised to the identity, `f(x)` the learnt part
+(features, ids, history) whose output layer starts at zero. Untrained, the dot product of a query
+and an item is then exactly the cosine of their texts, the zero-shot encoder's score; training
+starts from the backbone and moves away from it only as far as the data pays for it. (A sum, not
+a concatenation: with both learnt halves at zero, each one's gradient would be the other's zero.)
 """
 
 from __future__ import annotations
@@ -19,13 +27,29 @@ def _mlp(layers: list[int], name: str) -> list[keras.layers.Layer]:
     ]
 
 
+def _output_layer(units: int, text_residual: bool, name: str) -> keras.layers.Dense:
+    """The learnt part's output layer: zero-initialised beside a text residual, so the untrained
+    tower is its text path alone."""
+    init = "zeros" if text_residual else "glorot_uniform"
+    return keras.layers.Dense(units, kernel_initializer=init, name=name)
+
+
+def _text_projection(text_dim: int, name: str) -> keras.layers.Dense:
+    return keras.layers.Dense(text_dim, use_bias=False, kernel_initializer="identity", name=name)
+
+
+def _unit(x: tf.Tensor) -> tf.Tensor:
+    return tf.math.l2_normalize(tf.cast(x, tf.float32), axis=-1)
+
+
 @keras.utils.register_keras_serializable(package="tfrec")
 class ItemTower(keras.layers.Layer):
     """Maps item features to an L2-normalised embedding.
 
     Inputs (a dict): `text_embedding` [B, H] (the text encoder's pooled title+description),
     `category` [B, 3] int (one index per taxonomy level, 0 = unknown), `brand` [B] int,
-    `price_bucket` [B] int.
+    `price_bucket` [B] int; with `num_items`, optionally `item_idx` [B] int (catalog row; 0 or
+    absent = no id, the content path alone, as for items added after training).
 
     Args:
         embedding_dim: int. Size of the output embedding.
@@ -39,6 +63,14 @@ class ItemTower(keras.layers.Layer):
             categorical feature (input `extra_categorical` [B, C]). Defaults to none.
         num_numeric_features: int. Number of config-declared numeric features (input
             `extra_numeric` [B, M], standardised). Defaults to 0.
+        text_residual: bool. Keep the text similarity as an identity-initialised path beside
+            the learnt part (see the module docstring); the output is then `text_dim` wide and
+            `embedding_dim` is not used. Defaults to False.
+        text_dim: int. Width H of the text embedding (needed with `text_residual`).
+        num_items: int. Catalog rows for a learnt item-id embedding (`feature_dim` wide,
+            zero-initialised); 0 = none. Defaults to 0.
+        id_dropout: float. While training, the share of items whose id embedding is dropped,
+            so the content path learns to serve items without one. Defaults to 0.
 
     Example:
 
@@ -60,10 +92,22 @@ class ItemTower(keras.layers.Layer):
         text_dropout: float = 0.1,
         extra_categorical_vocab_sizes: list[int] = (),
         num_numeric_features: int = 0,
+        text_residual: bool = False,
+        text_dim: int = 0,
+        num_items: int = 0,
+        id_dropout: float = 0.0,
         **kwargs,
     ):
         super().__init__(**kwargs)
+        if text_residual and text_dim <= 0:
+            raise ValueError(f"`text_residual` needs `text_dim` > 0. Received: text_dim={text_dim}")
+        if not 0 <= id_dropout < 1:
+            raise ValueError(f"`id_dropout` must be in [0, 1). Received: id_dropout={id_dropout}")
         self.embedding_dim = embedding_dim
+        self.text_residual = text_residual
+        self.text_dim = text_dim
+        self.num_items = num_items
+        self.id_dropout = id_dropout
         self.projection_layers = list(projection_layers)
         self.extra_categorical_vocab_sizes = list(extra_categorical_vocab_sizes)
         self.num_numeric_features = num_numeric_features
@@ -83,13 +127,36 @@ class ItemTower(keras.layers.Layer):
         self.brand_embedding = keras.layers.Embedding(brand_vocab_size, feature_dim, name="brand")
         self.price_embedding = keras.layers.Embedding(num_price_buckets, feature_dim, name="price")
         self.dropout = keras.layers.Dropout(text_dropout)
+        self.item_id_embedding = (
+            keras.layers.Embedding(
+                num_items, feature_dim, embeddings_initializer="zeros", name="item_id"
+            )
+            if num_items
+            else None
+        )
         self.hidden = _mlp(self.projection_layers, "item_hidden")
-        self.output_layer = keras.layers.Dense(embedding_dim, name="item_output")
+        self.output_layer = _output_layer(self.output_dim, text_residual, "item_output")
+        self.text_projection = (
+            _text_projection(text_dim, "item_text_projection") if text_residual else None
+        )
+
+    @property
+    def output_dim(self) -> int:
+        """Width of the output embedding."""
+        return self.text_dim if self.text_residual else self.embedding_dim
 
     def call(self, inputs: dict, training: bool = False) -> tf.Tensor:
-        text = self.dropout(tf.cast(inputs["text_embedding"], tf.float32), training=training)
+        raw_text = tf.cast(inputs["text_embedding"], tf.float32)
+        text = self.dropout(raw_text, training=training)
         category = tf.cast(inputs["category"], tf.int64)
         parts = [text]
+        if self.item_id_embedding is not None:
+            ids = tf.cast(inputs.get("item_idx", tf.zeros_like(category[..., 0])), tf.int64)
+            if training and self.id_dropout > 0:
+                keep = tf.random.uniform(tf.shape(ids)) >= self.id_dropout
+                ids = tf.where(keep, ids, tf.zeros_like(ids))
+            known = tf.cast(ids > 0, tf.float32)[..., None]
+            parts.append(self.item_id_embedding(ids) * known)
         parts += [emb(category[..., i]) for i, emb in enumerate(self.category_embeddings)]
         parts.append(self.brand_embedding(tf.cast(inputs["brand"], tf.int64)))
         parts.append(self.price_embedding(tf.cast(inputs["price_bucket"], tf.int64)))
@@ -101,13 +168,20 @@ class ItemTower(keras.layers.Layer):
         x = tf.concat(parts, axis=-1)
         for layer in self.hidden:
             x = layer(x)
-        return tf.math.l2_normalize(self.output_layer(x), axis=-1)
+        out = self.output_layer(x)
+        if self.text_residual:
+            out = self.text_projection(_unit(raw_text)) + out
+        return tf.math.l2_normalize(out, axis=-1)
 
     def get_config(self) -> dict:
         config = super().get_config()
         config.update(
             {
                 "embedding_dim": self.embedding_dim,
+                "text_residual": self.text_residual,
+                "text_dim": self.text_dim,
+                "num_items": self.num_items,
+                "id_dropout": self.id_dropout,
                 "projection_layers": self.projection_layers,
                 "category_vocab_sizes": self.category_vocab_sizes,
                 "brand_vocab_size": self.brand_vocab_size,
@@ -144,6 +218,11 @@ class QueryTower(keras.layers.Layer):
         use_history: bool. Whether the user's recent items are an input. Defaults to True.
         user_dropout: float. While training, the share of examples whose user id is replaced by
             "unknown", so the tower learns to serve new users. Defaults to 0.1.
+        text_residual: bool. The identity-initialised text path beside the learnt part (module
+            docstring): the query text, or without a query the mean of the recent items'
+            embeddings (as the zero-shot feed); the output is `text_dim` wide and
+            `embedding_dim` is not used. Defaults to False.
+        text_dim: int. Width H of the text embedding (needed with `text_residual`).
 
     Example:
 
@@ -164,9 +243,15 @@ class QueryTower(keras.layers.Layer):
         use_user_id: bool = True,
         use_history: bool = True,
         user_dropout: float = 0.1,
+        text_residual: bool = False,
+        text_dim: int = 0,
         **kwargs,
     ):
         super().__init__(**kwargs)
+        if text_residual and text_dim <= 0:
+            raise ValueError(f"`text_residual` needs `text_dim` > 0. Received: text_dim={text_dim}")
+        self.text_residual = text_residual
+        self.text_dim = text_dim
         self.embedding_dim = embedding_dim
         self.projection_layers = list(projection_layers)
         self.user_vocab_size = user_vocab_size
@@ -176,7 +261,15 @@ class QueryTower(keras.layers.Layer):
         self.user_dropout = user_dropout
         self.user_embedding = keras.layers.Embedding(user_vocab_size, id_embedding_dim, name="user")
         self.hidden = _mlp(self.projection_layers, "query_hidden")
-        self.output_layer = keras.layers.Dense(embedding_dim, name="query_output")
+        self.output_layer = _output_layer(self.output_dim, text_residual, "query_output")
+        self.text_projection = (
+            _text_projection(text_dim, "query_text_projection") if text_residual else None
+        )
+
+    @property
+    def output_dim(self) -> int:
+        """Width of the output embedding."""
+        return self.text_dim if self.text_residual else self.embedding_dim
 
     def call(self, inputs: dict, training: bool = False) -> tf.Tensor:
         text = tf.cast(inputs["text_embedding"], tf.float32)
@@ -202,7 +295,13 @@ class QueryTower(keras.layers.Layer):
         for layer in self.hidden:
             x = layer(x)
         out = self.output_layer(x)
-        if self.use_history:
+        if self.text_residual:
+            base = self.text_projection(_unit(text))
+            if self.use_history:
+                # without a query: the recent items' mean embedding, the zero-shot feed at start
+                base = tf.where(has_query > 0, base, pooled)
+            out = base + out
+        elif self.use_history:
             # a residual towards the user's recent items: the feed starts "near what you liked"
             out = out + pooled
         return tf.math.l2_normalize(out, axis=-1)
@@ -218,6 +317,8 @@ class QueryTower(keras.layers.Layer):
                 "use_user_id": self.use_user_id,
                 "use_history": self.use_history,
                 "user_dropout": self.user_dropout,
+                "text_residual": self.text_residual,
+                "text_dim": self.text_dim,
             }
         )
         return config

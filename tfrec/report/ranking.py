@@ -1,5 +1,6 @@
 """The ranking evaluation page (report/ranking.html): the classification, position-effect,
-end-to-end and significance tables, and the calibration plot."""
+end-to-end and significance tables, and the calibration plot of the CTR ranker; and, when the
+run has graded judgments, the judgment rankers' NDCG@10 on held-out judged queries."""
 
 from __future__ import annotations
 
@@ -41,18 +42,62 @@ def _table(t: pd.DataFrame) -> str:
     return t.to_html(index=False, float_format=lambda v: f"{v:.4f}", border=0)
 
 
+def judgments_section(cfg: Config, judgments: dict) -> list[str]:
+    """The page's section on the rankers trained on graded judgments.
+
+    Args:
+        cfg: the run's config (`ranking.judgment_*`).
+        judgments: dict. `tfrec.evaluation.judgments.evaluate_judgments`'s `tables`
+            (`orders`, `significance`, `text`).
+
+    Example:
+        >>> t = pd.DataFrame({"order": ["retrieval (two-tower)"], "NDCG@10": [0.5]})
+        >>> "NDCG@10" in "".join(judgments_section(Config(), {"orders": t, "text": "3 queries"}))
+        True
+    """
+    r = cfg.ranking
+    parts = [
+        "<h2>Learning to rank from graded judgments, held-out judged queries</h2>",
+        "<p>" + html.escape(judgments["text"]) + ".</p>",
+        "<p>"
+        + html.escape(
+            "Listwise ranker: an MLP over the frozen towers' query and item embeddings, their "
+            "product, category / brand / price embeddings and per-pair scores (retrieval logit"
+            + "".join(f", {f}" for f in r.judgment_features)
+            + ") standardised per list; trained with softmax cross-entropy over each training "
+            "query's list (its judged items plus the unjudged items among its top "
+            f"{r.judgment_candidates} retrieved, as relevance 0), gains = the judged grades. "
+            f"Cross-encoder: BERT over 'query [SEP] title' (max {r.cross_encoder_max_length} "
+            f"tokens, top {r.cross_encoder_trainable_layers} layers fine-tuned) on the top "
+            f"{r.cross_encoder_candidates} retrieved, same loss. 95% intervals: bootstrap over "
+            "queries."
+        )
+        + "</p>",
+        _table(judgments["orders"]),
+    ]
+    sig = judgments.get("significance")
+    if sig is not None and not sig.empty:
+        parts += [
+            "<h3>Differences with 95% paired-bootstrap intervals over held-out queries</h3>",
+            _table(sig),
+        ]
+    return parts
+
+
 def write_ranking_report(
     path: Path,
     cfg: Config,
-    classification: pd.DataFrame,
-    position_effect: pd.DataFrame,
-    end_to_end: pd.DataFrame,
-    searches: int,
-    calibration: dict[str, pd.DataFrame],
-    significance: pd.DataFrame,
+    classification: pd.DataFrame | None = None,
+    position_effect: pd.DataFrame | None = None,
+    end_to_end: pd.DataFrame | None = None,
+    searches: int = 0,
+    calibration: dict[str, pd.DataFrame] | None = None,
+    significance: pd.DataFrame | None = None,
+    judgments: dict | None = None,
 ) -> Path:
     """The ranking page: the tables of `tfrec.evaluation.ranking.evaluate_ranking` and the
-    calibration plot, written to `path`.
+    calibration plot (when the run has impressions), and the judgment rankers' section (when
+    it has judgments), written to `path`.
 
     Args:
         path: Path. The page (`RunDir.report_page("ranking")`).
@@ -63,6 +108,7 @@ def write_ranking_report(
         searches: int. Held-out test searches of the end-to-end table (0: no section).
         calibration: dict. Model name -> `calibration_bins` table.
         significance: pd.DataFrame. Differences with their 95% intervals.
+        judgments: dict or None. `evaluate_judgments`'s tables (None: no such section).
 
     Returns:
         `path`.
@@ -73,6 +119,10 @@ def write_ranking_report(
     """
     r = cfg.ranking
     parts = page_start(f"tfrec ranking: {cfg.name}", "body{max-width:1100px}")
+    if classification is None:  # judgments only: no impressions, no CTR ranker
+        parts.append("<p>The run has no logged impressions: the CTR ranker was not trained.</p>")
+        parts += judgments_section(cfg, judgments) if judgments else []
+        return _write(path, parts)
     parts += [
         "<p>"
         + html.escape(
@@ -107,7 +157,7 @@ def write_ranking_report(
             + "</p>",
             _table(end_to_end),
         ]
-    if not significance.empty:
+    if significance is not None and not significance.empty:
         parts += [
             "<h2>The ranker against its baselines, with 95% intervals</h2>",
             "<p>Differences on the test set with 95% paired-bootstrap intervals over test "
@@ -116,6 +166,12 @@ def write_ranking_report(
             "</p>",
             _table(significance),
         ]
+    if judgments:
+        parts += judgments_section(cfg, judgments)
+    return _write(path, parts)
+
+
+def _write(path: Path, parts: list[str]) -> Path:
     parts.append(PAGE_END)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -4,8 +4,8 @@
   the home feed (`home_feed`): a known user from their history, folded with the current
   session; an unknown user from the session, else popularity. Never an error for who asks;
   session item ids not in the catalog are listed in `unknown_session_items`.
-- `/search?q=&user_id=&session_items=&k=&explain=&mmr_lambda=&category=`: session-aware search
-  (`tfrec.shop.search`).
+- `/search?q=&user_id=&session_items=&k=&explain=&mmr_lambda=&category=&retriever=`: search
+  (`tfrec.shop.search`); `retriever=dense|hybrid` (`shop.retriever`; `tfrec.shop.hybrid`).
 - `/similar?item_id=&weights=semantic:1,behavioural:0.5,attribute:0.2&k=&category=`:
   `similar_items` with each dimension's score and contribution (unnamed dimensions keep the
   config's `shop.similar_weights`).
@@ -79,7 +79,8 @@ PARAMS = {
         "mmr_lambda",
         "category",
     },
-    "search": {"q", "user_id", "session_items", "k", "explain", "mmr_lambda", "category"},
+    "search": {"q", "user_id", "session_items", "k", "explain", "mmr_lambda", "category"}
+    | {"retriever"},
     "similar": {"item_id", "weights", "k", "category"},
     "complementary": {"item_id", "cart", "k", "category"},
     "bundle": {"items", "size"},
@@ -457,6 +458,9 @@ class ProductPipeline:
                     explain=explain,
                     mmr_lambda=mmr,
                     candidates=self.cfg.shop.mmr_candidates,
+                    retriever=_text(qs, "retriever", self.cfg.shop.retriever),
+                    hybrid_weight=self.cfg.shop.hybrid_weight,
+                    hybrid_depth=self.cfg.shop.hybrid_depth,
                 ),
                 n,
                 lam,

@@ -9,7 +9,9 @@ version itself serves, so the product endpoints answer with the version's own ve
 - semantic (text) embeddings: the run's frozen text table (the on-disk embedding cache), new
   items' texts through the same cache and frozen encoder (`tfrec.text.frozen.FrozenTextEmbedder`);
 - the query side: the version's `query_encoder` signature (`ServedQueryEncoder`);
-- popularity, co-occurrence and user histories: every event of the run (`splits=None`).
+- popularity, co-occurrence and user histories: every event of the run (`splits=None`);
+- the BM25 index of hybrid /search (`ShopContext.lexical_index`): built with the context, once
+  per version, and again in the new context of each live item add.
 """
 
 from __future__ import annotations
@@ -109,6 +111,8 @@ def clone_context(ctx: ShopContext) -> ShopContext:
     out = copy.copy(ctx)
     for name in ("item_ids", "titles", "categories", "brands"):
         setattr(out, name, list(getattr(ctx, name)))
+    if ctx.texts is not None:
+        out.texts = list(ctx.texts)
     for name in ("prices", "category_idx", "brand_idx", "price_bucket", "item_embeddings"):
         setattr(out, name, np.array(getattr(ctx, name), copy=True))
     if ctx.text_embeddings is not None:
@@ -137,6 +141,7 @@ def add_rows(
     out = clone_context(ctx)
     add_items_to_context(out, feats, emb, text)
     out.query_encoder = ServedQueryEncoder(version, users, out.item_ids)
+    out.lexical_index()  # hybrid /search: BM25 over the catalog with the new items
     return out
 
 
@@ -196,4 +201,5 @@ def build_context(
                 f"[serve] {version.name} version {version.version}: {skipped} indexed items "
                 "have no row in index/added_items.parquet and are left out of the shop context"
             )
+    ctx.lexical_index()  # hybrid /search: BM25 over the served catalog, once per version
     return ctx

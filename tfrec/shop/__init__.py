@@ -20,6 +20,7 @@ from tfrec.shop.diversity import (
 )
 from tfrec.shop.explain import explain_item
 from tfrec.shop.feed import home_feed, search
+from tfrec.shop.hybrid import hybrid_scores, rrf
 from tfrec.shop.session import session_history, session_query_embeddings
 from tfrec.shop.similar import similar_items, similar_scores
 
@@ -37,8 +38,10 @@ __all__ = [
     "embed_new_items",
     "explain_item",
     "home_feed",
+    "hybrid_scores",
     "intra_list_diversity",
     "mmr_rerank",
+    "rrf",
     "new_item_features",
     "search",
     "session_history",

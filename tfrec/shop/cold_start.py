@@ -102,7 +102,7 @@ def embed_new_items(
                 }
             ).numpy()
         )
-    dim = model.item_tower.embedding_dim
+    dim = model.item_tower.output_dim
     emb = np.concatenate(out) if out else np.zeros((0, dim), np.float32)
     return emb, text, feats
 
@@ -121,6 +121,8 @@ def add_items_to_context(
             ctx.titles.append("")
             ctx.categories.append("")
             ctx.brands.append("")
+            if ctx.texts is not None:
+                ctx.texts.append("")
             ctx._item_index[item_id] = idx
             grow = {
                 "prices": np.nan,
@@ -149,6 +151,8 @@ def add_items_to_context(
         ctx.titles[idx] = feats["titles"][j]
         ctx.categories[idx] = feats["categories"][j]
         ctx.brands[idx] = feats["brands"][j]
+        if ctx.texts is not None:
+            ctx.texts[idx] = feats["texts"][j]
         ctx.prices[idx] = feats["prices"][j]
         ctx.category_idx[idx] = feats["category"][j]
         ctx.brand_idx[idx] = feats["brand"][j]
@@ -159,4 +163,5 @@ def add_items_to_context(
         rows.append(idx)
     ctx.leaf_idx = _leaf_index(ctx.category_idx)
     ctx._category_association = None
+    ctx._lexical = None  # rebuilt over the new items by ctx.lexical_index()
     return rows

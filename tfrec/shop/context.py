@@ -130,6 +130,8 @@ class ShopContext:
         max_history: int. Length of the query tower's history input.
         query_encoder: QueryEncoder or None. Needed by the feed, session intent and search.
         queries: list of str. Known queries (index 0 = "").
+        texts: list of str [N] or None. Item texts (title and description), for the BM25 index
+            of hybrid search (`lexical_index`); None: the titles.
     """
 
     item_ids: list[str]
@@ -151,6 +153,7 @@ class ShopContext:
     max_history: int = 20
     query_encoder: QueryEncoder | None = None
     queries: list[str] = field(default_factory=lambda: [""])
+    texts: list[str] | None = None
 
     def __post_init__(self):
         self.item_embeddings = normalise_rows(self.item_embeddings)
@@ -166,6 +169,7 @@ class ShopContext:
         self.popularity_position = np.empty(self.num_items, np.int64)
         self.popularity_position[self.popularity_rank()] = np.arange(self.num_items - 1)
         self.popularity_position[PAD] = self.num_items - 1
+        self._lexical = None  # the BM25 index, built by lexical_index() on first use
 
     @property
     def num_items(self) -> int:
@@ -209,6 +213,20 @@ class ShopContext:
             "price": None if price is None or np.isnan(price) else round(float(price), 2),
         }
 
+    def lexical_index(self):
+        """The BM25 index (`tfrec.text.lexical.LexicalIndex`) over the items' texts, category
+        paths and brands, for hybrid search; built on first use and again once items are added
+        (`add_items_to_context` drops it)."""
+        index = self._lexical
+        if index is None or index.num_items != self.num_items:
+            # deferred: tfrec.text's package imports TensorFlow; only hybrid search needs BM25
+            from tfrec.text.lexical import LexicalIndex, item_documents
+
+            texts = self.texts if self.texts is not None else self.titles
+            index = LexicalIndex(item_documents(texts, self.categories, self.brands))
+            self._lexical = index
+        return index
+
     # --- construction ------------------------------------------------------------------------
 
     @classmethod
@@ -251,6 +269,7 @@ class ShopContext:
             max_history=data.max_history,
             query_encoder=query_encoder,
             queries=list(data.queries),
+            texts=list(c.texts),
         )
 
 

@@ -22,6 +22,7 @@ from tfrec.core.topk import top_k
 from tfrec.shop.context import PAD, ShopContext
 from tfrec.shop.diversity import mmr_rerank
 from tfrec.shop.explain import explain_item
+from tfrec.shop.hybrid import check_retriever, check_weight, hybrid_scores
 from tfrec.shop.session import session_query_embeddings
 
 
@@ -122,9 +123,36 @@ def search(
     explain: bool = False,
     mmr_lambda: float = 1.0,
     candidates: int = 100,
+    retriever: str = "dense",
+    hybrid_weight: float = 0.5,
+    hybrid_depth: int = 200,
 ) -> dict:
     """Search: the query (plus who asks and their session) against every item; MMR re-ranks
-    the top `candidates` when `mmr_lambda` < 1."""
+    the top `candidates` when `mmr_lambda` < 1.
+
+    Args:
+        ctx: ShopContext.
+        query: str. The search text (not empty).
+        user_id: str or None. A known user's history personalises the dense side.
+        session_items: item ids of the current session, oldest first.
+        k: int. Items to return.
+        explain: bool. Add an `explanation` to every item.
+        mmr_lambda: float in [0, 1]. MMR relevance weight; 1.0 = no re-ranking.
+        candidates: int. Candidates MMR chooses from.
+        retriever: `dense` (the two-tower model; `score` = the dot product) or `hybrid`
+            (reciprocal-rank fusion of the dense and the BM25 top `hybrid_depth`,
+            `tfrec.shop.hybrid`; `score` = the fused score). Defaults to `dense`.
+        hybrid_weight: float in [0, 1]. The BM25 share of the fusion (0 = dense order).
+        hybrid_depth: int. Candidates each retriever brings to the fusion.
+
+    Returns:
+        dict with `query`, `user_id`, `unknown_session_items`, `retriever` and `items`.
+
+    Example:
+        >>> search(ctx, "red mug", k=5, retriever="hybrid")["items"][0]["item_id"]  # doctest: +SKIP
+    """
+    check_retriever(retriever)
+    check_weight(hybrid_weight)
     if not str(query).strip():
         raise ValueError("the query is empty: use home_feed for query-less recommendations")
     if ctx.query_encoder is None:
@@ -137,6 +165,9 @@ def search(
         ctx, np.array([user_idx]), [history], [session], [[query]], weight=0.0
     )[0]
     scores = ctx.item_embeddings @ emb
+    if retriever == "hybrid":
+        lexical = ctx.lexical_index().scores(str(query))
+        scores = hybrid_scores(scores, lexical, hybrid_weight, hybrid_depth)
     pool = _top(scores, max(k, candidates) if mmr_lambda < 1 else k, np.zeros(0, np.int64))
     chosen = (
         mmr_rerank(pool, scores[pool], ctx.item_embeddings, k, mmr_lambda)
@@ -151,4 +182,10 @@ def search(
                 ctx, int(idx), [*history.tolist(), *session], query, "search"
             )
         items.append(row)
-    return {"query": query, "user_id": uid, "unknown_session_items": unknown, "items": items}
+    return {
+        "query": query,
+        "user_id": uid,
+        "unknown_session_items": unknown,
+        "retriever": retriever,
+        "items": items,
+    }

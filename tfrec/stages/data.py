@@ -11,7 +11,7 @@ import pandas as pd
 
 from tfrec.core.log import echo
 from tfrec.core.rundir import TABLES
-from tfrec.data.prepared import load_prepared
+from tfrec.data.prepared import funnel_lines, load_prepared
 from tfrec.data.sources import load_shop
 from tfrec.data.synthetic.writer import generate_shop
 from tfrec.stages.artifacts import RunArtifacts
@@ -55,5 +55,7 @@ def run_data(art: RunArtifacts) -> dict:
     )
     rows = [{"split": split, **s[f"{split}_examples"]} for split in ("train", "val", "test")]
     echo("[data] " + pd.DataFrame(rows).to_string(index=False).replace("\n", "\n[data] "))
+    for line in funnel_lines(data.funnel):
+        echo(f"[data] {line}")
     echo(f"[data] clean tables in {run.clean}, report in {run.data_report} ({report['seconds']} s)")
     return report

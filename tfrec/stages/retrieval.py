@@ -12,6 +12,9 @@ from tfrec.training.retrieval import train_retrieval
 def run_retrieval(art: RunArtifacts) -> RetrievalModel:
     """Train the run's retrieval model; the stages that follow use it."""
     data = art.data()
-    model = train_retrieval(art.cfg, art.run, data, validation=[ValidationRecall(data, k=100)])
+    validation = ValidationRecall(data, k=100)
+    model = train_retrieval(
+        art.cfg, art.run, data, validation=[validation], after_best=[validation.guard()]
+    )
     art.set_retrieval_model(model)
     return model

@@ -36,12 +36,14 @@ def training_callbacks(
     backup_every_steps: int,
     stage: str,
     extra_first: list | None = None,
+    extra_last: list | None = None,
 ) -> list[keras.callbacks.Callback]:
     """The callbacks every training stage uses: `extra_first` (callbacks that add `monitor` to
     the epoch logs run before the others read it), `EarlyStopping` and `ModelCheckpoint`
     (`out_dir/checkpoints/best`) on `monitor` (higher is better, best weights restored),
     `BackupAndRestore` (`out_dir/backup`, every `backup_every_steps` batches), a resume report
-    and `TensorBoard` (`out_dir/logs`)."""
+    and `TensorBoard` (`out_dir/logs`), then `extra_last` (callbacks that act after the best
+    weights were restored)."""
     return [
         *(extra_first or []),
         keras.callbacks.EarlyStopping(
@@ -57,4 +59,5 @@ def training_callbacks(
         keras.callbacks.BackupAndRestore(str(out_dir / "backup"), save_freq=backup_every_steps),
         ResumeReporter(stage),
         keras.callbacks.TensorBoard(str(out_dir / "logs"), update_freq="epoch"),
+        *(extra_last or []),
     ]

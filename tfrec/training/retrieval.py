@@ -63,6 +63,7 @@ def train_retrieval(
     run: RunDir,
     data: PreparedData,
     validation: list[keras.callbacks.Callback] = (),
+    after_best: list[keras.callbacks.Callback] = (),
 ) -> RetrievalModel:
     """Train (or resume) the retrieval model of a run; returns the best model.
 
@@ -72,6 +73,8 @@ def train_retrieval(
         data: the prepared data.
         validation: callbacks that add `VAL_METRIC` to the epoch logs (run before early
             stopping reads it).
+        after_best: callbacks run after the best epoch's weights were restored (e.g.
+            `StartGuard`, which keeps the starting weights when no epoch beat them).
 
     Example:
         >>> model = train_retrieval(cfg, run, data, [ValidationRecall(data)])  # doctest: +SKIP
@@ -106,6 +109,7 @@ def train_retrieval(
         r.backup_every_steps,
         "retrieval",
         extra_first=list(validation),
+        extra_last=list(after_best),
     )
     t0 = time.time()
     history = model.fit(
@@ -119,8 +123,13 @@ def train_retrieval(
         "best_val_recall_at_100": best,
         "seconds": round(seconds, 1),
         "history": {k: [float(x) for x in v] for k, v in history.history.items()},
+        # the validation metric before training, and whether those weights were kept (StartGuard)
+        "start_val_recall_at_100": next(
+            (cb.start for cb in validation if getattr(cb, "start", None) is not None), None
+        ),
+        "kept_starting_weights": any(getattr(cb, "kept_start", False) for cb in after_best),
     }
-    (out / "training.json").write_text(json.dumps(summary, indent=2))
+    run.retrieval_training_summary.write_text(json.dumps(summary, indent=2))
     echo(f"[retrieval] best {VAL_METRIC} {best:.4f}; model in {out / 'model'}")
     return model
 
@@ -142,5 +151,13 @@ def load_retrieval_model(cfg: Config, run: RunDir, data: PreparedData) -> Retrie
     model = build_model_for_run(cfg, data)
     batch = next(iter(retrieval_dataset(data, "train", 8, shuffle=False)))
     model.compute_loss(batch, training=False)
-    model.load_weights(str(weights)).expect_partial()
+    try:
+        model.load_weights(str(weights)).expect_partial().assert_existing_objects_matched()
+    except (AssertionError, ValueError) as e:
+        raise ValueError(
+            f"{weights} was trained with another architecture than the config builds now "
+            "(e.g. retrieval.text_residual, item_id_embedding, embedding or layer sizes): "
+            f"{str(e).splitlines()[0][:300]}. Retrain (`tfrec train retrieval CONFIG`) or set "
+            "the config as it was."
+        ) from e
     return model

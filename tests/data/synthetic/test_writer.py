@@ -99,3 +99,82 @@ def test_bad_format_is_named(tmp_path: Path, small: SyntheticConfig) -> None:
     cfg = dataclasses.replace(small, num_items=100, num_users=20, format="xlsx")
     with pytest.raises(ValueError, match="xlsx"):
         generate_shop(cfg, tmp_path, progress=False)
+
+
+# sha256 of each table as CSV (pandas `to_csv(index=False)` of the parquet file) for
+# SyntheticConfig(num_items=300, num_users=60, seed=3), computed with the generator as it was
+# before the real-log options existed: with their defaults the shop must stay the same draws.
+GOLDEN_TINY_SHOP = {
+    "items": "58ceefe422dc67aeeb13bb7a834e856a7672ee54088010d7b36d3917c6c45b8f",
+    "events": "b9eb4b800bed73aed6ec5a39ad4e3c64267023ce0dc4b6b61c92288849f13a89",
+    "judgments": "1cd03943d75be7b1d1c061bf8751f59a80ee6b99173c20305d33cec3fc5b4849",
+    "users": "5bee7b67baeb863c6a85ee3a52e9191ed21451030ae2d0e81b1141843df9f6a8",
+}
+
+
+def _tiny_default_checksums(tmp_path: Path, **options) -> dict[str, str]:
+    import hashlib
+
+    cfg = SyntheticConfig(num_items=300, num_users=60, seed=3, **options)
+    paths = generate_shop(cfg, tmp_path, progress=False)
+    return {
+        name: hashlib.sha256(pd.read_parquet(p).to_csv(index=False).encode()).hexdigest()
+        for name, p in paths.items()
+    }
+
+
+def test_default_shop_is_unchanged_by_the_real_log_options(tmp_path: Path) -> None:
+    assert _tiny_default_checksums(tmp_path / "a") == GOLDEN_TINY_SHOP
+    explicit = {
+        "query_vocab_mismatch": 0.0,
+        "popularity_exponent": 0.9,
+        "sessions": True,
+        "impressions": True,
+    }
+    assert _tiny_default_checksums(tmp_path / "b", **explicit) == GOLDEN_TINY_SHOP
+    assert _tiny_default_checksums(tmp_path / "c", query_vocab_mismatch=0.5) != GOLDEN_TINY_SHOP
+
+
+@pytest.mark.parametrize("fmt", ["parquet", "csv"])
+def test_sessions_off_writes_no_session_ids_and_the_same_events(
+    tmp_path: Path, small: SyntheticConfig, tables, fmt: str
+) -> None:
+    cfg = dataclasses.replace(small, num_items=300, num_users=60, format=fmt)
+    on = tables(generate_shop(cfg, tmp_path / "on", progress=False))["events"]
+    off_paths = generate_shop(
+        dataclasses.replace(cfg, sessions=False), tmp_path / "off", progress=False
+    )
+    off = tables(off_paths)["events"]
+    assert "session_id" not in off.columns
+    assert list(off.columns) == [c for c in EVENTS.names if c != "session_id"]
+    pd.testing.assert_frame_equal(off, on.drop(columns="session_id"))
+
+
+def test_sessions_off_falls_back_to_user_and_day_in_prepared_data(
+    tmp_path: Path, small: SyntheticConfig
+) -> None:
+    from tfrec.data.prepared import session_ids
+
+    cfg = dataclasses.replace(small, num_items=300, num_users=60, sessions=False)
+    ev = pd.read_parquet(generate_shop(cfg, tmp_path, progress=False)["events"])
+    ids, real = session_ids(ev)
+    assert not real.any()
+    assert ids.str.contains(":").all()
+
+
+def test_impressions_off_keeps_only_interactions_without_positions(
+    tmp_path: Path, small: SyntheticConfig
+) -> None:
+    cfg = dataclasses.replace(small, num_items=300, num_users=60)
+    on = pd.read_parquet(generate_shop(cfg, tmp_path / "on", progress=False)["events"])
+    off = pd.read_parquet(
+        generate_shop(
+            dataclasses.replace(cfg, impressions=False), tmp_path / "off", progress=False
+        )["events"]
+    )
+    assert set(off["event"]) == {"click", "add_to_cart", "purchase"}
+    assert off["position"].isna().all()
+    interactions = on[on["event"] != "impression"].reset_index(drop=True)
+    pd.testing.assert_frame_equal(
+        off.drop(columns="position"), interactions.drop(columns="position")
+    )

@@ -24,12 +24,21 @@ How the shop behaves (and why models can learn from it):
 - The judgments table holds the graded truth for every issued query: 3 = the intended leaf with
   every asked attribute (and brand), 2 = the intended leaf, 1 = the same mid-level category.
 
+Options that make the shop behave like real logs (all off by default; with the defaults the shop
+is byte-identical to the shop generated before they existed, and a switched-on option draws from
+its own random stream): `query_vocab_mismatch` (each query word group typed with words titles
+do not use, `paraphrases`), `popularity_exponent` (a steeper exposure skew leaves most of a large
+catalog unclicked), `sessions: false` (no `session_id` column) and `impressions: false` (clicks,
+carts and purchases only, no positions). configs/hard_search.yaml and
+configs/ratings_nosession.yaml use them.
+
 Generation is deterministic (same config, same bytes) and streams to disk in chunks of
 `cfg.chunk_rows` rows: events are simulated in fixed blocks of users with their own random
 streams, so the content does not depend on `chunk_rows`.
 
 Modules: `taxonomy` (the word lists: attributes, leaves, brands), `catalog` (items as arrays,
 titles and descriptions), `users` (latent tastes), `queries` (query texts, typos),
+`paraphrases` (query words titles do not use, for `query_vocab_mismatch`),
 `sessions` (sessions, engine results, clicks and the funnel), `judgments` (graded truth),
 `writer` (the four tables, `generate_shop`), `benchmark` and `summary`.
 

@@ -28,7 +28,8 @@ class ShopCatalog:
     users or the sessions.
 
     Args:
-        cfg: SyntheticConfig. `num_items`, `num_days`, `late_item_share` and `seed` are used.
+        cfg: SyntheticConfig. `num_items`, `num_days`, `late_item_share`,
+            `popularity_exponent` and `seed` are used.
 
     Example:
         >>> cat = ShopCatalog(SyntheticConfig(num_items=500, num_users=50))
@@ -118,9 +119,10 @@ class ShopCatalog:
             price >= 5, np.floor(price) + 0.99, np.round(np.maximum(price, 0.5), 2)
         )
         self.item_log_price_ratio = np.log(self.item_price / self.leaf_median[leaf])
-        # Zipf-like popularity over the whole catalog; appeal partly follows popularity
+        # Zipf-like popularity over the whole catalog; appeal partly follows popularity (the
+        # appeal is standardised, so the exponent only changes the engines' exposure)
         rank = rng.permutation(n) + 1
-        zipf = rank.astype(float) ** -0.9
+        zipf = rank.astype(float) ** -float(cfg.popularity_exponent)
         self.item_appeal = 0.5 * (np.log(zipf) - np.log(zipf).mean()) / max(
             np.log(zipf).std(), 1e-9
         ) + rng.normal(0.0, 0.8, n)

@@ -39,6 +39,8 @@ def simulate_block(
 
     Each block has its own random stream (`[cfg.seed, 3, block]`), so the events do not depend
     on how they are chunked into files. Query texts are added to `queries` in order of use.
+    `cfg.query_vocab_mismatch` > 0 draws its word choices from a second stream
+    (`[cfg.seed, 7, block]`), leaving the first one's draws as they are.
 
     Args:
         cfg: SyntheticConfig. Session, page and search settings and the seed.
@@ -139,8 +141,19 @@ def simulate_block(
     p_query = np.full(P, -1, dtype=np.int64)
     p_kind = np.zeros(P, dtype=np.int64)
     qr = rng.random((P, 10))
+    # vocabulary mismatch draws come from their own stream: with the option off, none is made
+    mm = cfg.query_vocab_mismatch
+    mr = np.random.default_rng([cfg.seed, 7, block]).random((P, 8)) if mm > 0 else None
     for p in np.flatnonzero(p_search):
-        text, kind = render_query(cat, int(p_leaf[p]), cons[p], int(p_brand[p]), qr[p])
+        text, kind = render_query(
+            cat,
+            int(p_leaf[p]),
+            cons[p],
+            int(p_brand[p]),
+            qr[p],
+            mm,
+            None if mr is None else mr[p],
+        )
         intent = (
             int(p_leaf[p]),
             int(cons[p, 0]),

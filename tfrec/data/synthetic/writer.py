@@ -156,28 +156,45 @@ def _write_users(users: ShopUsers, w: _TableWriter, chunk: int) -> None:
         )
 
 
+def _events_schema(cfg: SyntheticConfig) -> pa.Schema:
+    """The events file's columns: without `session_id` when `cfg.sessions` is off."""
+    if cfg.sessions:
+        return _EVENTS_SCHEMA
+    return _EVENTS_SCHEMA.remove(_EVENTS_SCHEMA.get_field_index("session_id"))
+
+
 def _events_table(
-    cat: ShopCatalog, users: ShopUsers, rows: dict[str, np.ndarray], queries: QueryRegistry
+    cat: ShopCatalog,
+    users: ShopUsers,
+    rows: dict[str, np.ndarray],
+    queries: QueryRegistry,
+    cfg: SyntheticConfig,
 ) -> pa.Table:
     user_ids = pc.take(users.ids, pa.array(rows["user"]))
     q = rows["query"]
     qtexts = pa.array(queries.texts, pa.string())
     q_idx = pa.array(np.maximum(q, 0), mask=q < 0)
-    session = pc.binary_join_element_wise(
-        user_ids, pc.cast(pa.array(rows["session_k"] + 1), pa.string()), "-S"
-    )
-    return pa.table(
-        {
-            "user_id": user_ids,
-            "item_id": pc.take(cat.item_ids, pa.array(rows["item"])),
-            "event": pc.take(pa.array(EVENT_CODES), pa.array(rows["event"])),
-            "timestamp": _ts(rows["ts"]),
-            "query": pc.take(qtexts, q_idx),
-            "position": pa.array(rows["position"].astype(np.int64)),
-            "session_id": session,
-            "quantity": pa.array(rows["quantity"], from_pandas=True),
-        }
-    )
+    position = rows["position"].astype(np.int64)
+    columns = {
+        "user_id": user_ids,
+        "item_id": pc.take(cat.item_ids, pa.array(rows["item"])),
+        "event": pc.take(pa.array(EVENT_CODES), pa.array(rows["event"])),
+        "timestamp": _ts(rows["ts"]),
+        "query": pc.take(qtexts, q_idx),
+        # a log without impressions has no positions either
+        "position": pa.array(position) if cfg.impressions else pa.nulls(len(position), pa.int64()),
+        "session_id": pc.binary_join_element_wise(
+            user_ids, pc.cast(pa.array(rows["session_k"] + 1), pa.string()), "-S"
+        ),
+        "quantity": pa.array(rows["quantity"], from_pandas=True),
+    }
+    return pa.table({name: columns[name] for name in _events_schema(cfg).names})
+
+
+def _interactions_only(rows: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """The rows without impression events (code 0), for `cfg.impressions` off."""
+    keep = rows["event"] != 0
+    return {key: v[keep] for key, v in rows.items()}
 
 
 def write_shop(
@@ -186,7 +203,9 @@ def write_shop(
     """Generate the shop and write its four tables; `generate_shop` with the row counts.
 
     Args:
-        cfg: SyntheticConfig. Sizes, seed, chunk size and file format.
+        cfg: SyntheticConfig. Sizes, seed, chunk size, file format, and the real-log options
+            (`sessions` off: no `session_id` column; `impressions` off: no impression events
+            and empty positions).
         out_dir: str | Path. Folder for the files (created if missing).
         progress: bool. Show tqdm progress bars.
 
@@ -210,7 +229,7 @@ def write_shop(
     users = ShopUsers(cfg, cat)
     writers = {
         "items": _TableWriter(paths["items"], cfg.format, _ITEMS_SCHEMA),
-        "events": _TableWriter(paths["events"], cfg.format, _EVENTS_SCHEMA),
+        "events": _TableWriter(paths["events"], cfg.format, _events_schema(cfg)),
         "judgments": _TableWriter(paths["judgments"], cfg.format, _JUDGMENTS_SCHEMA),
         "users": _TableWriter(paths["users"], cfg.format, _USERS_SCHEMA),
     }
@@ -229,11 +248,13 @@ def write_shop(
                 rows = {key: np.concatenate([b[key] for b in buffer]) for key in buffer[0]}
                 for r0 in range(0, len(rows["ts"]), chunk):
                     part = {key: v[r0 : r0 + chunk] for key, v in rows.items()}
-                    writers["events"].write(_events_table(cat, users, part, queries))
+                    writers["events"].write(_events_table(cat, users, part, queries, cfg))
             buffer, buffered = [], 0
 
         for b in tqdm(range(n_blocks), desc="sessions", unit="block", disable=not progress):
             rows = simulate_block(cfg, cat, users, b, queries)
+            if not cfg.impressions:
+                rows = _interactions_only(rows)
             buffer.append(rows)
             buffered += len(rows["ts"])
             if buffered >= chunk:
