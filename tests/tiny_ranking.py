@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pytest
 import tensorflow as tf
 from tiny_shop import make_shop
 
@@ -104,3 +105,19 @@ def small_ranker(builder, **overrides):
     model = RankingModel(**config)
     model.compile_default()
     return model
+
+
+# module-scoped fixtures of the tiny ranking shop; a test module imports them by name
+@pytest.fixture(scope="module")
+def shop():
+    return ranking_shop()
+
+
+@pytest.fixture(scope="module")
+def data(shop):
+    return ranking_data(shop)
+
+
+@pytest.fixture(scope="module")
+def builder(data, shop):
+    return feature_builder(data, shop)

@@ -4,28 +4,20 @@ frozen-mode retrieval model, and the tf.data pipeline."""
 
 import numpy as np
 import pandas as pd
-import pytest
 import tensorflow as tf
-from tiny_ranking import feature_builder, frame_inputs, ranking_data, ranking_shop
+from tiny_ranking import (  # noqa: F401  (fixtures)
+    builder,
+    data,
+    feature_builder,
+    frame_inputs,
+    ranking_data,
+    ranking_shop,
+    shop,
+)
 
 from tfrec.config import Config
 from tfrec.models.ranking_features import make_dataset, ranking_query_text_table
 from tfrec.text.frozen import make_text_encoder
-
-
-@pytest.fixture(scope="module")
-def shop():
-    return ranking_shop()
-
-
-@pytest.fixture(scope="module")
-def data(shop):
-    return ranking_data(shop)
-
-
-@pytest.fixture(scope="module")
-def builder(data, shop):
-    return feature_builder(data, shop)
 
 
 def test_ranking_frame_features_and_leak_free_history(data, builder):

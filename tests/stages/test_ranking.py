@@ -57,10 +57,17 @@ def test_ranking_stage_trains_evaluates_reports_and_saves(tmp_path, tiny_bert_di
     assert "NDCG@10 (judged)" in e2e["rows"][0]
     assert r["significance"][0]["comparison"] == "click AUC: ranker - logistic regression"
     assert set(r["calibration"]) == {"ranker", "logistic regression"}
+    # with judgments too, the judgment ranker's section comes in addition (ranking.judgments)
+    assert {row["order"] for row in r["judgments"]["orders"]} >= {
+        "retrieval (two-tower)",
+        "listwise ranker (re-ranks the top 50)",
+    }
+    assert "[ranking] listwise ranker trained" in out
 
     page = run.report_page("ranking").read_text()
     assert "<h1>tfrec ranking: tiny</h1>" in page and "alt='calibration'" in page
     assert "End to end: retrieval then ranking" in page
+    assert "Learning to rank from graded judgments" in page
 
     training = json.loads(run.ranking_training_summary.read_text())
     assert set(training) == {"model", "baseline"}

@@ -3,25 +3,19 @@
 import numpy as np
 import pytest
 import tensorflow as tf
-from tiny_ranking import feature_builder, frame_inputs, ranking_data, ranking_shop, small_ranker
+from tiny_ranking import (  # noqa: F401  (fixtures)
+    builder,
+    data,
+    feature_builder,
+    frame_inputs,
+    ranking_data,
+    ranking_shop,
+    shop,
+    small_ranker,
+)
 
 from tfrec.models.ranking_features import make_dataset
 from tfrec.training.ranking import check_labels
-
-
-@pytest.fixture(scope="module")
-def shop():
-    return ranking_shop()
-
-
-@pytest.fixture(scope="module")
-def data(shop):
-    return ranking_data(shop)
-
-
-@pytest.fixture(scope="module")
-def builder(data, shop):
-    return feature_builder(data, shop)
 
 
 def test_no_purchases_disables_the_purchase_head(builder, capsys):

@@ -2,26 +2,19 @@
 trip, the extras' encoder and the retrieval weight saved with it."""
 
 import numpy as np
-import pytest
-from tiny_ranking import feature_builder, frame_inputs, ranking_data, ranking_shop, small_ranker
+from tiny_ranking import (  # noqa: F401  (fixtures)
+    builder,
+    data,
+    feature_builder,
+    frame_inputs,
+    ranking_data,
+    ranking_shop,
+    shop,
+    small_ranker,
+)
 
 from tfrec.models.ranking_features import make_dataset
 from tfrec.training.ranking_io import load_ranking_model, save_ranking_model
-
-
-@pytest.fixture(scope="module")
-def shop():
-    return ranking_shop()
-
-
-@pytest.fixture(scope="module")
-def data(shop):
-    return ranking_data(shop)
-
-
-@pytest.fixture(scope="module")
-def builder(data, shop):
-    return feature_builder(data, shop)
 
 
 def test_save_load_round_trip_identical_scores(builder, tmp_path):

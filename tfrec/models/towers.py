@@ -42,8 +42,37 @@ def _unit(x: tf.Tensor) -> tf.Tensor:
     return tf.math.l2_normalize(tf.cast(x, tf.float32), axis=-1)
 
 
+def _drop_ids(ids: tf.Tensor, rate: float, training: bool) -> tf.Tensor:
+    """While training, replace a `rate` share of ids by 0 (none), so the tower learns to serve
+    items and users without one."""
+    if not training or rate <= 0:
+        return ids
+    keep = tf.random.uniform(tf.shape(ids)) >= rate
+    return tf.where(keep, ids, tf.zeros_like(ids))
+
+
+class _Tower(keras.layers.Layer):
+    """What both towers share: the optional text residual (module docstring) and the output."""
+
+    def _init_output(self, embedding_dim: int, text_residual: bool, text_dim: int, side: str):
+        if text_residual and text_dim <= 0:
+            raise ValueError(f"`text_residual` needs `text_dim` > 0. Received: text_dim={text_dim}")
+        self.embedding_dim = embedding_dim
+        self.text_residual = text_residual
+        self.text_dim = text_dim
+        self.output_layer = _output_layer(self.output_dim, text_residual, f"{side}_output")
+        self.text_projection = (
+            _text_projection(text_dim, f"{side}_text_projection") if text_residual else None
+        )
+
+    @property
+    def output_dim(self) -> int:
+        """Width of the output embedding."""
+        return self.text_dim if self.text_residual else self.embedding_dim
+
+
 @keras.utils.register_keras_serializable(package="tfrec")
-class ItemTower(keras.layers.Layer):
+class ItemTower(_Tower):
     """Maps item features to an L2-normalised embedding.
 
     Inputs (a dict): `text_embedding` [B, H] (the text encoder's pooled title+description),
@@ -99,13 +128,9 @@ class ItemTower(keras.layers.Layer):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        if text_residual and text_dim <= 0:
-            raise ValueError(f"`text_residual` needs `text_dim` > 0. Received: text_dim={text_dim}")
         if not 0 <= id_dropout < 1:
             raise ValueError(f"`id_dropout` must be in [0, 1). Received: id_dropout={id_dropout}")
-        self.embedding_dim = embedding_dim
-        self.text_residual = text_residual
-        self.text_dim = text_dim
+        self._init_output(embedding_dim, text_residual, text_dim, "item")
         self.num_items = num_items
         self.id_dropout = id_dropout
         self.projection_layers = list(projection_layers)
@@ -135,15 +160,6 @@ class ItemTower(keras.layers.Layer):
             else None
         )
         self.hidden = _mlp(self.projection_layers, "item_hidden")
-        self.output_layer = _output_layer(self.output_dim, text_residual, "item_output")
-        self.text_projection = (
-            _text_projection(text_dim, "item_text_projection") if text_residual else None
-        )
-
-    @property
-    def output_dim(self) -> int:
-        """Width of the output embedding."""
-        return self.text_dim if self.text_residual else self.embedding_dim
 
     def call(self, inputs: dict, training: bool = False) -> tf.Tensor:
         raw_text = tf.cast(inputs["text_embedding"], tf.float32)
@@ -152,9 +168,7 @@ class ItemTower(keras.layers.Layer):
         parts = [text]
         if self.item_id_embedding is not None:
             ids = tf.cast(inputs.get("item_idx", tf.zeros_like(category[..., 0])), tf.int64)
-            if training and self.id_dropout > 0:
-                keep = tf.random.uniform(tf.shape(ids)) >= self.id_dropout
-                ids = tf.where(keep, ids, tf.zeros_like(ids))
+            ids = _drop_ids(ids, self.id_dropout, training)
             known = tf.cast(ids > 0, tf.float32)[..., None]
             parts.append(self.item_id_embedding(ids) * known)
         parts += [emb(category[..., i]) for i, emb in enumerate(self.category_embeddings)]
@@ -196,7 +210,7 @@ class ItemTower(keras.layers.Layer):
 
 
 @keras.utils.register_keras_serializable(package="tfrec")
-class QueryTower(keras.layers.Layer):
+class QueryTower(_Tower):
     """Maps a search query and/or a user to an L2-normalised embedding in the item space.
 
     One tower serves search (query text, plus who is searching) and the personalised home feed
@@ -248,11 +262,6 @@ class QueryTower(keras.layers.Layer):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        if text_residual and text_dim <= 0:
-            raise ValueError(f"`text_residual` needs `text_dim` > 0. Received: text_dim={text_dim}")
-        self.text_residual = text_residual
-        self.text_dim = text_dim
-        self.embedding_dim = embedding_dim
         self.projection_layers = list(projection_layers)
         self.user_vocab_size = user_vocab_size
         self.id_embedding_dim = id_embedding_dim
@@ -261,15 +270,7 @@ class QueryTower(keras.layers.Layer):
         self.user_dropout = user_dropout
         self.user_embedding = keras.layers.Embedding(user_vocab_size, id_embedding_dim, name="user")
         self.hidden = _mlp(self.projection_layers, "query_hidden")
-        self.output_layer = _output_layer(self.output_dim, text_residual, "query_output")
-        self.text_projection = (
-            _text_projection(text_dim, "query_text_projection") if text_residual else None
-        )
-
-    @property
-    def output_dim(self) -> int:
-        """Width of the output embedding."""
-        return self.text_dim if self.text_residual else self.embedding_dim
+        self._init_output(embedding_dim, text_residual, text_dim, "query")
 
     def call(self, inputs: dict, training: bool = False) -> tf.Tensor:
         text = tf.cast(inputs["text_embedding"], tf.float32)
@@ -279,9 +280,7 @@ class QueryTower(keras.layers.Layer):
         parts = [text * has_query, has_query, tf.ones_like(has_query)]
         if self.use_user_id:
             user = tf.cast(inputs["user_idx"], tf.int64)
-            if training and self.user_dropout > 0:
-                keep = tf.random.uniform(tf.shape(user)) >= self.user_dropout
-                user = tf.where(keep, user, tf.zeros_like(user))
+            user = _drop_ids(user, self.user_dropout, training)
             known = tf.cast(tf.reshape(user > 0, [-1, 1]), tf.float32)
             parts += [self.user_embedding(user) * known, known]
         if self.use_history:

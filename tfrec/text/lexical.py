@@ -21,6 +21,7 @@ accents stripped where it kept ASCII `[a-z0-9]` only.
 
 from __future__ import annotations
 
+import logging
 import re
 import unicodedata
 from collections.abc import Sequence
@@ -30,6 +31,10 @@ import numpy as np
 import scipy.sparse as sp
 
 from tfrec.core.topk import top_k
+
+# bm25s reports each index build at DEBUG level, which reaches the run's output when another
+# library has configured the root logger; its warnings still show
+logging.getLogger("bm25s").setLevel(logging.INFO)
 
 PAD = 0  # row 0 of a catalog is the padding item: never indexed, scored 0, never returned
 _TOKEN = re.compile(r"[^\W_]+")  # runs of Unicode letters and digits
