@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from tfrec.config import Config
-from tfrec.core.log import echo
+from tfrec.core.log import echo_table
 from tfrec.core.topk import top_k
 from tfrec.data.prepared import PreparedData
 from tfrec.evaluation.metrics import (
@@ -319,11 +319,7 @@ def significance_table(
 
 
 def _print(title: str, table: pd.DataFrame) -> None:
-    with pd.option_context(
-        "display.width", 200, "display.max_columns", 30, "display.float_format", "{:.4f}".format
-    ):
-        echo(f"[ranking] {title}")
-        echo(table.to_string(index=False))
+    echo_table(f"[ranking] {title}", table)
 
 
 def evaluate_ranking(
