@@ -96,7 +96,8 @@ class RetrievalModel(tfrs.Model):
             item features.
         item_extra_numeric: np.ndarray [N, M] float or None. Config-declared numeric features.
         item_known: np.ndarray [N] bool or None. Items whose id embedding is used (those with
-            training interactions); others, and all items when None, take the content path.
+            training interactions); others take the content path. None: the model has no item
+            id embeddings (the item tower's `num_items` is 0).
     """
 
     def __init__(
@@ -156,11 +157,13 @@ class RetrievalModel(tfrs.Model):
             "item_extra_categorical", item_extra_categorical, tf.int64
         )
         self.item_extra_numeric = table("item_extra_numeric", item_extra_numeric, tf.float32)
-        if item_known is None:
-            item_known = np.zeros(n, bool)
-        # an item's id embedding is looked up under its own row when known, under 0 (none) else
-        ids = np.where(np.asarray(item_known, bool), np.arange(n), 0)
-        self.item_id_rows = table("item_id_rows", ids, tf.int64)
+        # an item's id embedding is looked up under its own row when known, under 0 (none) else;
+        # no table without id embeddings (checkpoints of such models hold none)
+        self.item_id_rows = (
+            table("item_id_rows", np.where(np.asarray(item_known, bool), np.arange(n), 0), tf.int64)
+            if item_known is not None
+            else None
+        )
         if query_text_table is None:
             query_text_table = np.zeros((1, self.text_dim), np.float32)
         self.query_text_table = table("query_text_table", query_text_table, tf.float32)
@@ -193,15 +196,17 @@ class RetrievalModel(tfrs.Model):
             text = self.item_text_encoder(tokens, training=training)
         else:
             text = tf.gather(self.item_text_table, item_idx)
-        return {
+        features = {
             "text_embedding": text,
-            "item_idx": tf.gather(self.item_id_rows, item_idx),
             "category": tf.gather(self.item_category, item_idx),
             "brand": tf.gather(self.item_brand, item_idx),
             "price_bucket": tf.gather(self.item_price_bucket, item_idx),
             "extra_categorical": tf.gather(self.item_extra_categorical, item_idx),
             "extra_numeric": tf.gather(self.item_extra_numeric, item_idx),
         }
+        if self.item_id_rows is not None:
+            features["item_idx"] = tf.gather(self.item_id_rows, item_idx)
+        return features
 
     def item_embeddings(self, item_idx: tf.Tensor, training: bool = False) -> tf.Tensor:
         """Embeddings of catalog items by index."""
@@ -385,7 +390,7 @@ def build_retrieval_model(
         item_text_encoder=item_text_encoder,
         item_extra_categorical=catalog.extra_categorical,
         item_extra_numeric=catalog.extra_numeric,
-        item_known=data.item_train_counts > 0,
+        item_known=data.item_train_counts > 0 if r.item_id_embedding else None,
     )
     optimizers = {
         "adam": keras.optimizers.Adam,
