@@ -8,10 +8,7 @@ import tensorflow as tf
 from tiny_ranking import (  # noqa: F401  (fixtures)
     builder,
     data,
-    feature_builder,
     frame_inputs,
-    ranking_data,
-    ranking_shop,
     shop,
 )
 

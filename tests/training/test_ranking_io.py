@@ -5,10 +5,7 @@ import numpy as np
 from tiny_ranking import (  # noqa: F401  (fixtures)
     builder,
     data,
-    feature_builder,
     frame_inputs,
-    ranking_data,
-    ranking_shop,
     shop,
     small_ranker,
 )

@@ -22,11 +22,11 @@ import numpy as np
 import pandas as pd
 
 from tfrec.config import Config
-from tfrec.core.log import echo_table
 from tfrec.core.topk import top_k
 from tfrec.data.prepared import PreparedData
 from tfrec.evaluation.metrics import bootstrap_interval, ndcg
 from tfrec.evaluation.scorers import bm25_scorer, zero_shot_scorer
+from tfrec.report.console import echo_table
 from tfrec.text.frozen import FrozenTextEmbedder
 from tfrec.training.judgment_lists import JudgmentLists, PairScorer
 from tfrec.training.judgments import (

@@ -20,7 +20,6 @@ import numpy as np
 import pandas as pd
 
 from tfrec.config import Config
-from tfrec.core.log import echo_table
 from tfrec.core.topk import top_k
 from tfrec.data.prepared import PreparedData
 from tfrec.evaluation.metrics import (
@@ -37,6 +36,7 @@ from tfrec.evaluation.metrics import (
 from tfrec.evaluation.scorers import model_scorer
 from tfrec.models.ranking import RankingModel
 from tfrec.models.ranking_features import RankingFeatureBuilder
+from tfrec.report.console import echo_table
 
 GAIN = {"click": 1.0, "add_to_cart": 2.0, "purchase": 3.0}
 
