@@ -35,3 +35,12 @@ def make_shop(seed=0, days=30, users=40, items=60):
         columns=["user_id", "item_id", "event", "timestamp", "query", "position", "session_id"],
     )
     return items_df, events
+
+
+def make_shop_with_new_items(items=80, new_from=60, days=10):
+    """`make_shop` where items `new_from`.. are first seen in the last `days` days (the held-out
+    periods of `SplitConfig(test_days=5, val_days=5)`): new and cold items."""
+    items_df, events = make_shop(items=items)
+    late = events["item_id"].isin([f"i{i}" for i in range(new_from, items)])
+    cutoff = events["timestamp"].max() - pd.Timedelta(days=days)
+    return items_df, events[~late | (events["timestamp"] >= cutoff)].reset_index(drop=True)

@@ -1,5 +1,7 @@
 """Tests for tfrec/data/prepared.py: examples carry only the past; impression labels."""
 
+import numpy as np
+import pandas as pd
 import pytest
 from tiny_shop import make_shop
 
@@ -116,3 +118,22 @@ def test_partly_missing_session_ids_fall_back_per_row():
     ids, real = session_ids(events)
     assert ids.tolist()[:5] == ["s1", "u1:2024-01-01", "u1:2024-01-03", "s3", "u2:2024-01-01"]
     assert real.tolist()[:5] == [True, False, False, True, False]
+
+
+def test_new_items_are_those_a_trained_model_has_never_seen():
+    from tiny_shop import make_shop_with_new_items
+
+    items, events = make_shop_with_new_items()
+    # i1: launched long ago; i2: only impressions before the cutoff (seen, never chosen)
+    items["created_at"] = pd.NaT
+    items.loc[items.item_id.isin(["i61", "i1"]), "created_at"] = pd.Timestamp("2025-01-01")
+    early = events.timestamp < events.timestamp.max() - pd.Timedelta(days=10)
+    events = events[~((events.item_id == "i2") & early & (events.event != "impression"))]
+    data = prepare_data(items, events, SplitConfig(test_days=5, val_days=5))
+    row = {item: data.item_vocab.lookup([item])[0] for item in ["i1", "i2", "i60", "i61", "i62"]}
+    new = data.new_items
+    assert data.item_train_counts[row["i2"]] == 0 and not new[row["i2"]]
+    assert not new[row["i61"]]  # launched before the cutoff: an old item nobody chose
+    assert new[row["i60"]] and new[row["i62"]] and not new[PAD]
+    assert not (new & (data.item_train_counts > 0)).any()
+    assert set(np.flatnonzero(new)) <= set(np.flatnonzero(data.cold_items))

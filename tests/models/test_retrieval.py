@@ -253,3 +253,49 @@ def test_query_embeddings_take_another_text_encoder_for_one_call(data):
     assert not np.allclose(first[0], other[0])
     model.attach_text_encoder(constant(0.5))
     np.testing.assert_allclose(model.query_embeddings(feats).numpy(), first, atol=1e-6)
+
+
+def test_cold_boost_scales_new_items_outside_training_only():
+    from tiny_shop import make_shop_with_new_items
+
+    data = prepare_data(*make_shop_with_new_items(), SplitConfig(test_days=5, val_days=5))
+    tf.keras.utils.set_random_seed(0)
+    model = build_retrieval_model(small_config(learning_rate=0.01), data, *tables(data))
+    model.fit(retrieval_dataset(data, "train", batch_size=32), epochs=1, verbose=0)
+    before = np.array(model.all_item_embeddings())
+    np.testing.assert_allclose(np.linalg.norm(before[1:], axis=1), 1.0, atol=1e-5)
+    model.item_tower.cold_boost.assign(0.25)
+    after = model.all_item_embeddings()  # the boost is a weight: the memo sees the change
+    no_id = model.item_new.numpy() > 0
+    np.testing.assert_array_equal(no_id, data.new_items)
+    assert no_id.any() and (~no_id[1:]).any() and (model.item_id_rows.numpy()[no_id] == 0).all()
+    np.testing.assert_allclose(after[no_id], 1.25 * before[no_id], rtol=1e-5)
+    np.testing.assert_allclose(after[1:][~no_id[1:]], before[1:][~no_id[1:]], rtol=1e-6)
+    idx = tf.constant(np.flatnonzero(no_id)[:4])
+    feats = model.item_features(idx)
+    trained_path = model.item_tower(feats, training=True).numpy()
+    np.testing.assert_allclose(np.linalg.norm(trained_path, axis=1), 1.0, atol=1e-5)
+    unboosted = model.item_tower(feats, boost_cold=False).numpy()
+    np.testing.assert_allclose(unboosted, before[idx.numpy()], rtol=1e-5)
+    # an item with no id at all (added after training) is boosted the same way
+    feats.pop("item_idx")
+    np.testing.assert_allclose(model.item_tower(feats).numpy(), after[idx.numpy()], rtol=1e-5)
+    # the query side reads history items unboosted: feed embeddings do not move
+    feed = retrieval_features(data, data.feed_eval["test"])
+    feed.pop("query")
+    q_after = model.query_embeddings(feed).numpy()
+    model.item_tower.cold_boost.assign(0.0)
+    np.testing.assert_allclose(model.query_embeddings(feed).numpy(), q_after, atol=1e-6)
+
+
+def test_the_cold_boost_is_saved_with_the_weights(data, tmp_path):
+    model = build_retrieval_model(small_config(), data, *tables(data))
+    model.all_item_embeddings()
+    model.item_tower.cold_boost.assign(0.3)
+    model.save_weights(str(tmp_path / "w"))
+    other = build_retrieval_model(small_config(), data, *tables(data))
+    other.all_item_embeddings()
+    other.load_weights(str(tmp_path / "w")).assert_existing_objects_matched()
+    assert float(other.item_tower.cold_boost.numpy()) == pytest.approx(0.3)
+    no_boost = build_retrieval_model(small_config(item_id_embedding=False), data, *tables(data))
+    assert no_boost.item_tower.cold_boost is None

@@ -235,6 +235,10 @@ class RetrievalConfig:
     # while training, the share of examples whose item id and user id embeddings are dropped,
     # so the content path learns to serve new items and unknown users
     id_dropout: float = param(0.1, ge=0, lt=1)
+    # with item id embeddings: scores of items without training interactions (and items added
+    # later) are multiplied by 1 + cold_boost; unset, the retrieval stage chooses it on the
+    # validation split so that no slice (cold items included) falls below zero-shot
+    cold_boost: Optional[float] = param(None, ge=0)
     learning_rate: float = param(1e-3, gt=0)
     optimizer: Literal["adam", "adagrad", "sgd"] = "adam"
     batch_size: int = param(256, ge=2)

@@ -73,6 +73,19 @@ class PreparedData:
         return late
 
     @property
+    def new_items(self) -> np.ndarray:
+        """Boolean [N]: items that are new to a model trained on the training split: no training
+        positives, not launched and not seen (any event) before the training cutoff. Items with
+        history before the cutoff but no positive are old items nobody chose, not new ones."""
+        cutoff = np.datetime64(self.cutoffs["val_start"])
+        created = self.catalog.created_at
+        old = (self.item_train_counts > 0) | (self.item_first_seen < cutoff)
+        old |= ~np.isnat(created) & (created < cutoff)
+        new = ~old
+        new[PAD] = False
+        return new
+
+    @property
     def sampling_probability(self) -> np.ndarray:
         """P(item is a positive in a training batch), for logQ correction; floored for unseen items."""
         counts = self.item_train_counts.astype(np.float64) + 1e-3

@@ -101,20 +101,20 @@ def cooccurrence_scorer(data: PreparedData) -> Scorer:
     return score
 
 
+def model_query_embeddings(data: PreparedData, model, inst: pd.DataFrame) -> np.ndarray:
+    """The trained model's query-side embeddings [B, D] of evaluation instances."""
+    feats = retrieval_features(data, inst)
+    if model.train_text:
+        feats["query"] = feats["query"].astype(str)  # the fine-tuned encoder reads raw text
+    else:
+        feats.pop("query")  # frozen encoder: the cached query embeddings are identical
+    return model.query_embeddings(feats).numpy()
+
+
 def model_scorer(data: PreparedData, model) -> Scorer:
     """The trained two-tower model: query-side embedding dot every item embedding."""
     item_emb = model.all_item_embeddings()
-
-    def score(inst: pd.DataFrame) -> np.ndarray:
-        feats = retrieval_features(data, inst)
-        if model.train_text:
-            feats["query"] = feats["query"].astype(str)  # the fine-tuned encoder reads raw text
-        else:
-            feats.pop("query")  # frozen encoder: the cached query embeddings are identical
-        query_emb = model.query_embeddings(feats).numpy()
-        return query_emb @ item_emb.T
-
-    return score
+    return lambda inst: model_query_embeddings(data, model, inst) @ item_emb.T
 
 
 def hybrid_scorer(

@@ -248,7 +248,6 @@ def cold_item_metrics(
         t0 = time.time()
         emb, _, _ = embed_new_items(model, c, items, text_encoder)
         out["content_embedding_seconds"] = round(time.time() - t0, 2)
-        emb = emb / np.maximum(np.linalg.norm(emb, axis=1, keepdims=True), 1e-12)
         out["content_vs_catalog_max_abs_diff"] = float(
             np.abs(emb - ctx.item_embeddings[cold]).max()
         )

@@ -98,6 +98,9 @@ class RetrievalModel(tfrs.Model):
         item_known: np.ndarray [N] bool or None. Items whose id embedding is used (those with
             training interactions); others take the content path. None: the model has no item
             id embeddings (the item tower's `num_items` is 0).
+        item_new: np.ndarray [N] bool or None. With `item_known`: the items the item tower's
+            cold boost lifts (no training interactions and not launched before the training
+            cutoff); None: every item without an id.
     """
 
     def __init__(
@@ -120,6 +123,7 @@ class RetrievalModel(tfrs.Model):
         item_extra_categorical: np.ndarray | None = None,
         item_extra_numeric: np.ndarray | None = None,
         item_known: np.ndarray | None = None,
+        item_new: np.ndarray | None = None,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -161,6 +165,13 @@ class RetrievalModel(tfrs.Model):
         # no table without id embeddings (checkpoints of such models hold none)
         self.item_id_rows = (
             table("item_id_rows", np.where(np.asarray(item_known, bool), np.arange(n), 0), tf.int64)
+            if item_known is not None
+            else None
+        )
+        if item_known is not None and item_new is None:
+            item_new = ~np.asarray(item_known, bool)
+        self.item_new = (
+            table("item_new", np.asarray(item_new, np.float32), tf.float32)
             if item_known is not None
             else None
         )
@@ -206,6 +217,7 @@ class RetrievalModel(tfrs.Model):
         }
         if self.item_id_rows is not None:
             features["item_idx"] = tf.gather(self.item_id_rows, item_idx)
+            features["is_new"] = tf.gather(self.item_new, item_idx)
         return features
 
     def item_embeddings(self, item_idx: tf.Tensor, training: bool = False) -> tf.Tensor:
@@ -219,7 +231,8 @@ class RetrievalModel(tfrs.Model):
         history = tf.cast(history, tf.int64)
         shape = tf.shape(history)
         flat = tf.reshape(history, [-1])
-        emb = self.item_tower(self.item_features(flat), training=training)
+        # the query side reads items as they are (no cold boost, which is a ranking prior)
+        emb = self.item_tower(self.item_features(flat), training=training, boost_cold=False)
         emb = tf.reshape(emb, tf.concat([shape, [-1]], axis=0))
         return emb, tf.cast(history > 0, tf.float32)
 
@@ -391,6 +404,7 @@ def build_retrieval_model(
         item_extra_categorical=catalog.extra_categorical,
         item_extra_numeric=catalog.extra_numeric,
         item_known=data.item_train_counts > 0 if r.item_id_embedding else None,
+        item_new=data.new_items if r.item_id_embedding else None,
     )
     optimizers = {
         "adam": keras.optimizers.Adam,

@@ -101,6 +101,16 @@ class ItemTower(_Tower):
         id_dropout: float. While training, the share of items whose id embedding is dropped,
             so the content path learns to serve items without one. Defaults to 0.
 
+    With `num_items`, the tower also holds `cold_boost` (a non-trainable scalar, 0 until set
+    after training, e.g. by `tfrec.evaluation.cold_boost.ColdBoostChooser`): outside training
+    the embedding of a new item is scaled by `1 + cold_boost`, which multiplies its dot-product
+    scores. New items are those with input `is_new` [B] = 1 (the retrieval model's catalog
+    marks items without training interactions that were not launched before the training
+    cutoff), or, without that input, those without an id (added after training). Id embeddings
+    and the training they come from favour items with history; the boost gives new items back
+    the place their content earns (`boost_cold=False` in `call` leaves it out, as for history
+    items on the query side).
+
     Example:
 
     >>> tower = ItemTower(32, [64], [5, 9, 17], 11, 12)
@@ -160,14 +170,24 @@ class ItemTower(_Tower):
             else None
         )
         self.hidden = _mlp(self.projection_layers, "item_hidden")
+        self.cold_boost = (
+            self.add_weight(name="cold_boost", shape=(), initializer="zeros", trainable=False)
+            if num_items
+            else None
+        )
 
-    def call(self, inputs: dict, training: bool = False) -> tf.Tensor:
+    def call(self, inputs: dict, training: bool = False, boost_cold: bool = True) -> tf.Tensor:
         raw_text = tf.cast(inputs["text_embedding"], tf.float32)
         text = self.dropout(raw_text, training=training)
         category = tf.cast(inputs["category"], tf.int64)
         parts = [text]
+        scale = None
         if self.item_id_embedding is not None:
             ids = tf.cast(inputs.get("item_idx", tf.zeros_like(category[..., 0])), tf.int64)
+            if boost_cold and not training:
+                # catalog items say whether they are new; an item from outside it is
+                cold = inputs.get("is_new", tf.cast(ids <= 0, tf.float32))
+                scale = 1.0 + self.cold_boost * tf.cast(cold, tf.float32)[..., None]
             ids = _drop_ids(ids, self.id_dropout, training)
             known = tf.cast(ids > 0, tf.float32)[..., None]
             parts.append(self.item_id_embedding(ids) * known)
@@ -185,7 +205,8 @@ class ItemTower(_Tower):
         out = self.output_layer(x)
         if self.text_residual:
             out = self.text_projection(_unit(raw_text)) + out
-        return tf.math.l2_normalize(out, axis=-1)
+        out = tf.math.l2_normalize(out, axis=-1)
+        return out if scale is None else out * scale
 
     def get_config(self) -> dict:
         config = super().get_config()

@@ -157,7 +157,8 @@ def add_items_to_context(
         ctx.category_idx[idx] = feats["category"][j]
         ctx.brand_idx[idx] = feats["brand"][j]
         ctx.price_bucket[idx] = feats["price_bucket"][j]
-        ctx.item_embeddings[idx] = normalise_rows(embeddings[j : j + 1])[0]
+        # as the item tower gives it: unit length, times 1 + the model's cold boost
+        ctx.item_embeddings[idx] = embeddings[j]
         if ctx.text_embeddings is not None and text_embeddings is not None:
             ctx.text_embeddings[idx] = normalise_rows(text_embeddings[j : j + 1])[0]
         rows.append(idx)

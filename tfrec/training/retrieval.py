@@ -128,6 +128,10 @@ def train_retrieval(
             (cb.start for cb in validation if getattr(cb, "start", None) is not None), None
         ),
         "kept_starting_weights": any(getattr(cb, "kept_start", False) for cb in after_best),
+        # the item tower's cold boost, when a callback chose one (ColdBoostChooser)
+        "cold_boost": next(
+            (cb.chosen for cb in after_best if getattr(cb, "chosen", None) is not None), None
+        ),
     }
     run.retrieval_training_summary.write_text(json.dumps(summary, indent=2))
     echo(f"[retrieval] best {VAL_METRIC} {best:.4f}; model in {out / 'model'}")
