@@ -86,3 +86,47 @@ def test_api_key(exported_run):
         assert search(app.port, "s3cret")[0] == 200
     finally:
         app.stop()
+
+
+def one_model_export(exported_run, tmp_path):
+    """(export dir, model dir) of a copy of the run's `tfrec` model, version 1 only."""
+    _, run, *_ = exported_run
+    export = tmp_path / "export"
+    shutil.copytree(run.export_model("tfrec") / "1", export / "tfrec" / "1")
+    return export, export / "tfrec"
+
+
+def test_a_version_seen_half_copied_loads_once_complete(exported_run, tmp_path, capsys):
+    from tfrec.serving.models import ModelManager
+
+    export, model = one_model_export(exported_run, tmp_path)
+    manager = ModelManager(export)
+    manager.poll()
+    assert manager.get("tfrec").version == 1
+    # the poll sees version 2 while it is copied in: the SavedModel, no variables yet
+    shutil.copytree(model / "1", model / "2", ignore=shutil.ignore_patterns("variables"))
+    manager.poll()
+    status = {s["version"]: s["state"] for s in manager.status("tfrec")}
+    assert status == {"1": "AVAILABLE", "2": "END"}
+    manager.poll()  # unchanged on disk: not tried again
+    assert capsys.readouterr().out.count("refused tfrec version 2") == 1
+
+    shutil.copytree(model / "1" / "variables", model / "2" / "variables")  # the copy completes
+    manager.poll()
+    assert manager.get("tfrec").version == 2
+    assert [s["version"] for s in manager.status("tfrec")] == ["2"]  # no longer refused
+    assert manager.refused_count() == 0
+
+
+def test_a_non_ascii_digit_directory_is_not_a_version(exported_run, tmp_path):
+    from tfrec.serving.models import ModelManager, is_version_name
+
+    export, model = one_model_export(exported_run, tmp_path)
+    manager = ModelManager(export)
+    manager.poll()
+    shutil.copytree(model / "1", model / "\u00b2")  # "²".isdigit() is True, int("²") fails
+    shutil.copytree(model / "1", model / "3")
+    manager.poll()  # used to raise ValueError on every poll, so 3 never loaded
+    assert manager.get("tfrec").version == 3
+    assert not is_version_name("\u00b2") and not is_version_name("\u0663")  # Arabic-Indic 3
+    assert is_version_name("12")

@@ -10,8 +10,9 @@ Sections (each a function `bench_<name>(cfg) -> dict`, registered in `SECTIONS`)
   TFREC_BENCH_SYNTHETIC_ITEMS, default 100,000 items; 1,000,000 for the scale figure).
 - `serving`: `/search` latency percentiles and QPS at 1, 8, 32 clients next to the in-process
   lower bound (needs the run's export and index).
-- `index`: ScaNN vs brute-force queries/s at equal recall@10 on 100k and 1M random embeddings
-  (TFREC_BENCH_INDEX_SIZES=100000 to shrink).
+- `index`: ScaNN, approx_max_k (float32, bfloat16) and exact TensorFlow vs brute-force
+  queries/s at equal recall@10 on 100k and 1M random embeddings (TFREC_BENCH_INDEX_SIZES=100000
+  to shrink).
 - `relevance` (runs only when named: it trains one model per dataset): Recall@100 and NDCG@10 of
   every model and baseline on the demo shop, configs/hard_search.yaml,
   configs/ratings_nosession.yaml and Online Retail side by side, per task and slice, with
@@ -59,8 +60,9 @@ def bench_serving(cfg: Config) -> dict:
 
 
 def bench_index(cfg: Config) -> dict:
-    """ScaNN against exact brute force queries/s at equal recall@10 on random unit embeddings
-    (dim 64) of TFREC_BENCH_INDEX_SIZES items (default 100000,1000000), as ratios."""
+    """ScaNN and the device index (approx_max_k, exact TensorFlow) against exact brute force
+    queries/s at equal recall@10 on random unit embeddings (dim 64) of TFREC_BENCH_INDEX_SIZES
+    items (default 100000,1000000), as ratios."""
     sizes = [int(n) for n in os.environ.get("TFREC_BENCH_INDEX_SIZES", "100000,1000000").split(",")]
     return index_benchmark(sizes, dim=64)
 

@@ -1,9 +1,11 @@
-"""`tfrec bench CONFIG --only index`: ScaNN against exact brute force at equal recall@10, on
-random unit embeddings, as ratios of queries/s measured in the same run."""
+"""`tfrec bench CONFIG --only index`: ScaNN and the device index kinds (`tf.math.approx_max_k`
+in float32 and bfloat16, exact matmul + `tf.math.top_k`) against exact numpy brute force at
+equal recall@10, on random unit embeddings, as ratios of queries/s measured in the same run."""
 
 from __future__ import annotations
 
 import contextlib
+import os
 import time
 
 import numpy as np
@@ -12,6 +14,10 @@ from tfrec.config import IndexConfig
 from tfrec.core.log import echo
 from tfrec.index.exact import exact_top_k, recall_against, synthetic_queries
 from tfrec.index.params import RECALL_K, choose_params, scann_config_text
+
+# the device-index variants measured per target: (kind, stored dtype)
+DEVICE_VARIANTS = (("approx_max_k", "float32"), ("approx_max_k", "bfloat16"))
+DTYPE_LABELS = {"float32": "f32", "bfloat16": "bf16", "float16": "f16"}
 
 
 def random_unit_embeddings(n: int, dim: int, seed: int = 0) -> np.ndarray:
@@ -59,14 +65,18 @@ def index_benchmark(
     max_seconds: float = 5.0,
     seed: int = 0,
 ) -> dict:
-    """ScaNN (tree + AH + reorder, parameters from `choose_params`) against exact brute force
-    (numpy float32 matmul + argpartition) on random unit embeddings. For each target recall@10,
-    `leaves_to_search` is raised until ScaNN reaches it on the queries (items plus noise, as
-    `synthetic_queries`); brute force is exact (recall 1.0 >= every target). Throughput is
-    measured one query at a time (serving) and in batches of 256, each bounded by `max_seconds`,
-    on one thread each (BLAS limited to one thread through threadpoolctl where installed: on a
-    shared machine a multi-threaded BLAS measures the neighbours' load more than itself); ratios
-    are ScaNN queries/s over brute-force queries/s in the same mode.
+    """ScaNN (tree + AH + reorder, parameters from `choose_params`) and the device index
+    (`tfrec.index.device_graph.device_search`: `approx_max_k` in float32 and bfloat16, and the
+    exact kind) against exact brute force (numpy float32 matmul + argpartition) on random unit
+    embeddings. For each target recall@10, `leaves_to_search` is raised until ScaNN reaches it
+    on the queries (items plus noise, as `synthetic_queries`) and `approx_max_k` runs with it as
+    its `recall_target`; every row prints the recall it measured; brute force is exact (recall
+    1.0 >= every target). Throughput is measured one query at a time (serving) and in batches of
+    256, each bounded by `max_seconds`; ScaNN and numpy on one thread each (BLAS limited through
+    threadpoolctl where installed: on a shared machine a multi-threaded BLAS measures the
+    neighbours' load more than itself), the TensorFlow rows on the device TensorFlow places the
+    table on (the GPU when it sees one, else its CPU thread pool, whose size the header prints);
+    ratios are queries/s over brute-force queries/s in the same mode.
 
     Args:
         sizes: catalog sizes to measure (one ScaNN index each).
@@ -78,12 +88,14 @@ def index_benchmark(
         seed: random seed of the embeddings (the queries use `seed + 1`).
 
     Returns:
-        `{"dim", "k", "threads", "rows"}`, one row per size and target.
+        `{"dim", "k", "threads", "rows"}`: per size, for each target a ScaNN row and one row
+        per `DEVICE_VARIANTS`, then one exact TensorFlow row (`method`, `target_recall`,
+        `recall_at_10`, `qps`, `ratio`, `batched_qps`, `batched_ratio`, ...).
 
     Example:
     ```python
     out = index_benchmark([100_000], dim=64)
-    [r["ratio"] for r in out["rows"]]
+    [(r["method"], r["ratio"]) for r in out["rows"]]
     ```
     """
     try:
@@ -120,16 +132,39 @@ def _bench_index_size(n, dim, targets, num_queries, k, max_seconds, seed, thread
 
     bf_single = _timed_qps(brute_force, queries, max_seconds)
     bf_batch = _timed_qps(brute_force, queries, max_seconds, 256)
+    device = _DeviceSearch(db, k)
     echo(
         f"[bench] index: {n:,} random unit vectors, dim {dim}, {len(queries)} queries; "
         f"ScaNN {params.num_leaves} leaves, AH {params.dims_per_block} dims/block, reorder "
         f"{params.reorder}, built in {build_s:.1f} s; exact brute force (numpy) "
-        f"{bf_single:,.0f} q/s single, {bf_batch:,.0f} q/s in batches of 256 ({threads})"
+        f"{bf_single:,.0f} q/s single, {bf_batch:,.0f} q/s in batches of 256 ({threads}); "
+        f"TensorFlow rows on {device.where}"
     )
     echo(
-        f"[bench] {'target':>7s} {'leaves':>7s} {'recall@10':>10s} {'ScaNN q/s':>10s} "
-        f"{'x brute':>8s} {'batched q/s':>12s} {'x brute':>8s}"
+        f"[bench] {'method':<18s} {'target':>6s} {'recall@10':>9s} {'q/s':>9s} {'x brute':>8s} "
+        f"{'batched q/s':>12s} {'x brute':>8s}  setting"
     )
+    brute = {"brute_force_qps": bf_single, "brute_force_batched_qps": bf_batch, "num_items": n}
+
+    def row(method, target, recall, single, batched, setting, **extra) -> dict:
+        out = {
+            "method": method,
+            "target_recall": target,
+            "recall_at_10": recall,
+            "qps": single,
+            "ratio": single / bf_single,
+            "batched_qps": batched,
+            "batched_ratio": batched / bf_batch,
+            **brute,
+            **extra,
+        }
+        echo(
+            f"[bench] {method:<18s} {'-' if target is None else f'{target:.2f}':>6s} "
+            f"{recall:9.4f} {single:9,.0f} {out['ratio']:8.2f} {batched:12,.0f} "
+            f"{out['batched_ratio']:8.2f}  {setting}"
+        )
+        return out
+
     rows, leaves = [], max(1, params.leaves_to_search)
     for target in targets:
         while True:
@@ -150,24 +185,77 @@ def _bench_index_size(n, dim, targets, num_queries, k, max_seconds, seed, thread
             max_seconds,
             256,
         )
-        row = {
-            "num_items": n,
-            "target_recall": target,
-            "leaves_to_search": leaves,
-            "recall_at_10": recall,
-            "scann_qps": single,
-            "brute_force_qps": bf_single,
-            "ratio": single / bf_single,
-            "scann_batched_qps": batched,
-            "brute_force_batched_qps": bf_batch,
-            "batched_ratio": batched / bf_batch,
-            "build_seconds": build_s,
-            "num_leaves": params.num_leaves,
-        }
-        rows.append(row)
-        echo(
-            f"[bench] {target:7.2f} {leaves:7d} {recall:10.4f} {single:10,.0f} "
-            f"{row['ratio']:8.2f} {batched:12,.0f} {row['batched_ratio']:8.2f}"
+        rows.append(
+            row(
+                "scann",
+                target,
+                recall,
+                single,
+                batched,
+                f"{leaves}/{params.num_leaves} leaves searched",
+                leaves_to_search=leaves,
+                num_leaves=params.num_leaves,
+                build_seconds=build_s,
+            )
         )
+        for mode, dtype in DEVICE_VARIANTS:
+            search = device.searcher(mode, dtype, target)
+            recall = recall_against(_batched(search, queries), exact)
+            single = _timed_qps(search, queries, max_seconds)
+            batched = _timed_qps(search, queries, max_seconds, 256)
+            label = f"{mode} {DTYPE_LABELS[dtype]}"
+            rows.append(
+                row(label, target, recall, single, batched, f"recall_target {target}", dtype=dtype)
+            )
+    search = device.searcher("exact", "float32", None)
+    recall = recall_against(_batched(search, queries), exact)
+    single = _timed_qps(search, queries, max_seconds)
+    batched = _timed_qps(search, queries, max_seconds, 256)
+    rows.append(
+        row("tf exact f32", None, recall, single, batched, "matmul + top_k", dtype="float32")
+    )
     echo(f"[bench] index {n:,}: {time.perf_counter() - t0:.1f} s in all")
     return rows
+
+
+def _batched(search, queries: np.ndarray, batch: int = 256) -> np.ndarray:
+    """`search` over all `queries`, `batch` at a time, as one `[B, k]` array."""
+    return np.concatenate([search(queries[i : i + batch]) for i in range(0, len(queries), batch)])
+
+
+class _DeviceSearch:
+    """The device index's search (`device_search`) over one table per dtype, placed where
+    TensorFlow places variables (the GPU when it sees one)."""
+
+    def __init__(self, db: np.ndarray, k: int):
+        # deferred: TensorFlow loads only when the index section runs
+        import tensorflow as tf
+
+        # deferred: as above (device_graph imports TensorFlow)
+        from tfrec.index.device_graph import TF_DTYPES, device_search
+
+        self.tf, self.db, self.k = tf, db, k
+        self.dtypes, self.device_search = TF_DTYPES, device_search
+        self.tables = {}
+        table = self.table("float32")
+        pool = tf.config.threading.get_intra_op_parallelism_threads() or (
+            f"default, all {os.cpu_count()} cores"
+        )
+        where = table.device.rpartition("device:")[2] or "CPU:0"
+        self.where = where + (f" (TF intra-op threads: {pool})" if "CPU" in where else "")
+
+    def table(self, dtype: str):
+        if dtype not in self.tables:
+            value = self.tf.cast(self.tf.constant(self.db), self.dtypes[dtype])
+            self.tables[dtype] = self.tf.Variable(value, trainable=False)
+        return self.tables[dtype]
+
+    def searcher(self, mode: str, dtype: str, target: float | None):
+        """A function `[B, D] float32 -> [B, k] positions` (synchronised: numpy out)."""
+        tf, table, k = self.tf, self.table(dtype), self.k
+        spec = [tf.TensorSpec([None, self.db.shape[1]], tf.float32), tf.TensorSpec([], tf.int32)]
+        fn = tf.function(
+            lambda q, kk: self.device_search(table, q, kk, k, mode, target)[0],
+            input_signature=spec,
+        )
+        return lambda q: fn(tf.constant(q), tf.constant(k, tf.int32)).numpy()

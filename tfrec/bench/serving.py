@@ -3,11 +3,11 @@ bound measured in the same run.
 
 The lower bound is the work a search cannot avoid, timed in this process on one stream: the
 exported `query_encoder` signature on one query (tokenizer + BERT + query tower) and a search of
-the run's ScaNN index (`ItemIndex.search_positions`, pybind) for the same number of candidates
-the server retrieves. Then `tfrec serve` is started in a child process on 127.0.0.1 (any free
-port) and `/search` is called by 1, 8 and 32 concurrent keep-alive clients, a fixed number of
-requests per level (real queries of the run, fixed seed), each level bounded in time. The server
-is always stopped before returning.
+the run's index (`search_positions`: ScaNN pybind, or the device index of `index.kind` exact or
+approx_max_k) for the same number of candidates the server retrieves. Then `tfrec serve` is
+started in a child process on 127.0.0.1 (any free port) and `/search` is called by 1, 8 and 32
+concurrent keep-alive clients, a fixed number of requests per level (real queries of the run,
+fixed seed), each level bounded in time. The server is always stopped before returning.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ import tensorflow as tf
 
 from tfrec.core.log import echo
 from tfrec.core.rundir import RunDir
-from tfrec.index.scann_index import ItemIndex
+from tfrec.index.kinds import load_item_index
 from tfrec.serving.models import load_version
 
 REPO = Path(__file__).resolve().parents[2]
@@ -75,7 +75,7 @@ def lower_bound(run_dir: Path, queries: list[str], candidates: int, warmup: int 
     name = "tfrec_scann" if run.export_model("tfrec_scann").exists() else "tfrec"
     version = load_version(name, latest_version(run.export_model(name)))
     encode = version.loaded.signatures["query_encoder"]
-    index = ItemIndex.load(run.index)
+    index = load_item_index(run.index)
     k = min(candidates, int(version.info.get("max_k", candidates)), len(index))
 
     def one(q: str) -> None:

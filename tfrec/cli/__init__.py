@@ -27,6 +27,7 @@ import tfrec  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TensorFlow loads)
 from tfrec.config import ConfigError, DataConfig, TableSource, load_config
 from tfrec.core.log import echo
 from tfrec.core.rundir import RunDir
+from tfrec.core.runlock import RunLock, RunLockedError
 
 DEFAULT_CONFIG = "configs/quickstart.yaml"
 
@@ -144,32 +145,39 @@ def cmd_index(args) -> int:
     cfg = _config(args)
     run = RunDir(cfg.run_path)
     art = RunArtifacts(cfg, run)
-    if args.action == "build":
-        run_index(art)
-    elif args.action == "add":
-        if not args.items:
-            print("index add needs --items FILE (new items in the data contract)", file=sys.stderr)
-            return 2
-        add_items(art, args.items)
-        if args.export:
-            from tfrec.stages.export import run_export  # deferred: as above
-
-            run_export(art)
-    else:
+    if args.action == "eval":  # reads the run: no lock
         eval_index(art)
+        return 0
+    if args.action == "add" and not args.items:
+        print("index add needs --items FILE (new items in the data contract)", file=sys.stderr)
+        return 2
+    with RunLock(run.writer_lock):  # one writer per run directory
+        if args.action == "build":
+            run_index(art)
+        else:
+            add_items(art, args.items)
+            if args.export:
+                from tfrec.stages.export import run_export  # deferred: as above
+
+                run_export(art)
     return 0
 
 
 def cmd_serve(args) -> int:
+    from tfrec.serving.ports import PortUnavailableError  # deferred: as below
     from tfrec.serving.server import serve  # deferred: TensorFlow loads only to serve
 
-    serve(
-        args.run_dir,
-        host=args.host,
-        port=args.port,
-        grpc_port=args.grpc_port,
-        api_key=args.api_key or os.environ.get("TFREC_API_KEY"),
-    )
+    try:
+        serve(
+            args.run_dir,
+            host=args.host,
+            port=args.port,
+            grpc_port=args.grpc_port,
+            api_key=args.api_key or os.environ.get("TFREC_API_KEY"),
+        )
+    except PortUnavailableError as e:  # one line naming the port, no traceback
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     return 0
 
 
@@ -247,7 +255,7 @@ def build_parser() -> argparse.ArgumentParser:
     with_config(sp)
     sp.set_defaults(func=cmd_export)
 
-    sp = sub.add_parser("index", help="build, extend (cold start) or evaluate the ScaNN index")
+    sp = sub.add_parser("index", help="build, extend (cold start) or evaluate the item index")
     sp.add_argument("action", choices=["build", "add", "eval"])
     with_config(sp)
     sp.add_argument("--items", help="with add: new items (CSV, Parquet or JSON Lines)")
@@ -341,6 +349,9 @@ def main(argv: list[str] | None = None) -> int:
         return args.func(args)
     except ConfigError as e:
         print(f"config error: {e}", file=sys.stderr)
+        return 2
+    except RunLockedError as e:  # another process writes this run directory
+        print(f"error: {e}", file=sys.stderr)
         return 2
     except FileNotFoundError as e:
         print(f"error: {e}", file=sys.stderr)

@@ -402,10 +402,28 @@ class ExportConfig:
 
 @dataclass
 class IndexConfig:
-    """The ScaNN item index: parameters follow the catalog size and the target recall."""
+    """The item index: its kind (ScaNN on CPU, exact or `tf.math.approx_max_k` on a GPU/TPU)
+    and its parameters, which follow the catalog size and the target recall."""
 
+    kind: Literal["auto", "scann", "exact", "approx_max_k"] = param(
+        "auto",
+        help="scann: ScaNN tree + AH on CPU (exact ScaNN brute force below brute_force_below); "
+        "exact: matmul + top_k with the embeddings on the device; approx_max_k: matmul + "
+        "tf.math.approx_max_k (recall_target = target_recall) on the device; auto: with a GPU "
+        "or TPU visible to TensorFlow, exact below brute_force_below items and approx_max_k "
+        "from there, without one scann (tfrec.index.kinds.resolve_kind)",
+    )
+    dtype: Literal["float32", "bfloat16", "float16"] = param(
+        "float32",
+        help="the stored item embeddings of the exact and approx_max_k kinds (queries are cast "
+        "to it; scores come from a matmul in it); the build prints the recall@10 lost against "
+        "float32. ScaNN indexes float32",
+    )
+    # ScaNN: leaves searched are raised until recall@10 reaches it; approx_max_k: its
+    # recall_target
     target_recall: float = param(0.95, gt=0, le=1)
-    # catalogs smaller than this are searched exactly (ScaNN brute force)
+    # catalogs smaller than this are searched exactly (ScaNN brute force; `auto` on a GPU/TPU:
+    # the exact kind)
     brute_force_below: int = param(20000, ge=0)
     # neighbours returned by default
     num_neighbors: int = param(100, ge=1)

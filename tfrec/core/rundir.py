@@ -13,6 +13,11 @@
                 index/                   the item index (scann/, savedmodel/, params.json,
                                          added_items.parquet)
                 export/<model>/<version>/    TF Serving SavedModels; export/models.config
+                live_items.jsonl         items added while serving (POST /v1/items), an
+                                         append-only journal, fsync'ed before each 200
+                live_items.lock          held by the `tfrec serve` that writes the journal
+                run.lock                 held by the one writer (`tfrec run`, `train`,
+                                         `export`, `index build|add`, `tune`, `evaluate`)
                 metrics.json             evaluation figures (each stage adds its section)
                 bench.json               `tfrec bench` results
                 report/<page>.html       the readable report
@@ -140,6 +145,22 @@ class RunDir:
     @property
     def export(self) -> Path:
         return self.root / "export"
+
+    @property
+    def item_journal(self) -> Path:
+        """Items added while serving (`POST /v1/items`): an append-only JSON Lines journal,
+        one record per request, replayed by `tfrec serve` and folded into the next export."""
+        return self.root / "live_items.jsonl"
+
+    @property
+    def item_journal_lock(self) -> Path:
+        """The lock file of the one server that appends to `item_journal`."""
+        return self.root / "live_items.lock"
+
+    @property
+    def writer_lock(self) -> Path:
+        """The lock file of the one process writing the run (`tfrec.core.runlock`)."""
+        return self.root / "run.lock"
 
     def export_model(self, name: str) -> Path:
         """`export/<name>/`: the version directories of one TF Serving model."""

@@ -1,8 +1,10 @@
 """The export of a trained retrieval model over an item index: `export/tfrec/<version>/` (ops
-stock TF Serving links: core TF and TF Text's BertTokenizer, no FastBert ops) and
-`export/tfrec_scann/<version>/` (`retrieval` runs the ScaNN index in the graph), and
-`export/models.config`. The signatures are described in `tfrec.export.serving_module`, the
-version layout in `tfrec.export.versions`.
+stock TF Serving links: core TF and TF Text's BertTokenizer, no FastBert ops) and, with a ScaNN
+index, `export/tfrec_scann/<version>/` (`retrieval` runs the ScaNN index in the graph), and
+`export/models.config`. With a device index (`index.kind` exact or approx_max_k) only `tfrec`
+is exported, and its `retrieval` signature runs that index in stock ops (so stock TF Serving on
+a GPU serves it). The signatures are described in `tfrec.export.serving_module`, the version
+layout in `tfrec.export.versions`.
 """
 
 from __future__ import annotations
@@ -33,12 +35,13 @@ from tfrec.export.versions import (
     prune_versions,
     save_version,
 )
+from tfrec.index.device_index import DeviceIndex
 from tfrec.index.scann_index import ItemIndex
 from tfrec.text.frozen import make_text_encoder
 
 
 def example_inputs(
-    data, index: ItemIndex, k: int = 10, extra_inputs: list[ExtraInput] = ()
+    data, index: ItemIndex | DeviceIndex, k: int = 10, extra_inputs: list[ExtraInput] = ()
 ) -> dict[str, dict[str, np.ndarray]]:
     """One small, valid request per signature (used as TF Serving warmup requests and to check
     a version before it is published); extra item features are sent as unknown.
@@ -91,17 +94,18 @@ def example_inputs(
 
 
 def reference_top_k(
-    model, data, index: ItemIndex, inputs: dict, k: int, scann: bool
+    model, data, index: ItemIndex | DeviceIndex, inputs: dict, k: int, scann: bool
 ) -> list[list[str]]:
-    """The pre-export top-k: the in-process model and the Python index (or exact search).
+    """The pre-export top-k: the in-process model and the index (or exact search).
 
     Args:
         model: the `RetrievalModel` (with a text encoder attached).
         data: the run's `PreparedData` (user and item vocabularies).
-        index: the `ItemIndex`.
+        index: the `ItemIndex` (ScaNN, pybind) or `DeviceIndex` (in-process TF search).
         inputs: dict with `query` [B], `user_id` [B] and `recent_item_ids` [B, L] (strings).
         k: int. How many items per request.
-        scann: bool. Search with the index (True) or exactly, ties to the lower index row.
+        scann: bool. Search with the index, whichever kind (True), or exactly, ties to the
+            lower index row.
 
     Returns:
         list of B lists of item ids.
@@ -129,12 +133,13 @@ def export_model(
     run: RunDir,
     model,
     data,
-    index: ItemIndex,
+    index: ItemIndex | DeviceIndex,
     version: int | None = None,
 ) -> dict[str, Path]:
-    """Export both TF Serving models of a trained model and an index, and write
-    `export/models.config` listing them; each version is checked before it is published
-    (exported top-k equals `reference_top_k` on the warmup queries).
+    """Export the TF Serving models of a trained model and an index (`tfrec`, and
+    `tfrec_scann` with a ScaNN index), and write `export/models.config` listing them; each
+    version is checked before it is published (exported top-k equals `reference_top_k` on the
+    warmup queries).
 
     Args:
         cfg: the run's config (`export`, `text.checkpoint`; a frozen-mode text encoder is
@@ -142,7 +147,7 @@ def export_model(
         run: the run directory written into.
         model: the trained `RetrievalModel`.
         data: the run's `PreparedData`.
-        index: the `ItemIndex` the models search.
+        index: the `ItemIndex` or `DeviceIndex` the models search.
         version: int or None. The version number; None takes the next one.
 
     Returns:
@@ -173,11 +178,21 @@ def export_model(
     q = requests["retrieval"]
     # the stock-ops model tokenizes with TF Text's BertTokenizer (no FastBert ops, which stock
     # TF Serving builds may lack); the ScaNN model needs a custom build anyway and keeps the
-    # model's own tokenizer. Both give the same token ids.
-    for name, scann, tokenizer in (
-        (e.model_name, False, STOCK_TOKENIZER),
-        (e.scann_model_name, True, None),
-    ):
+    # model's own tokenizer. Both give the same token ids. A device index is searched in stock
+    # ops by the `tfrec` model itself, so there is no ScaNN model.
+    device = isinstance(index, DeviceIndex)
+    models = [(e.model_name, False, STOCK_TOKENIZER)]
+    if device:
+        stale = run.export_model(e.scann_model_name)
+        if stale.is_dir():
+            echo(
+                f"[export] {stale} holds versions of an earlier ScaNN export; this "
+                f"{index.params.mode} index exports only {e.model_name} (remove {stale} so "
+                "`tfrec serve` and TF Serving stop serving it)"
+            )
+    else:
+        models.append((e.scann_model_name, True, None))
+    for name, scann, tokenizer in models:
         t0 = time.time()
         module = RetrievalServingModule(
             model,
@@ -189,16 +204,17 @@ def export_model(
             numeric_stats=numeric_stats,
         )
         base = run.export_model(name)
-        sig = "retrieval" if scann else "retrieval_bruteforce"
+        indexed = scann or device
+        sig = "retrieval" if indexed else "retrieval_bruteforce"
         checked = {}
 
-        def same_top_k(loaded, sig=sig, scann=scann, checked=checked, name=name):
+        def same_top_k(loaded, sig=sig, indexed=indexed, checked=checked, name=name):
             # exported top-k equals the pre-export top-k (on the version before it is published)
             got = loaded.signatures[sig](
                 **{k: tf.constant(as_tensor_value(v)) for k, v in q.items()}
             )
             got = [[x.decode() for x in row] for row in got["item_ids"].numpy()]
-            want = reference_top_k(model, data, index, q, int(q["k"]), scann)
+            want = reference_top_k(model, data, index, q, int(q["k"]), indexed)
             checked.update(
                 same=sum(g == w for g, w in zip(got, want, strict=True)),
                 n=len(want),
@@ -222,6 +238,6 @@ def export_model(
         )
         prune_versions(base, e.keep_versions)
         out[name] = path
-    run.models_config.write_text(models_config(run, [e.model_name, e.scann_model_name]))
+    run.models_config.write_text(models_config(run, list(out)))
     echo(f"[export] TF Serving model config: {run.models_config}")
     return out

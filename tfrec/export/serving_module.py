@@ -14,11 +14,14 @@ Signatures (every id is `tf.string`; nothing takes or returns float ids):
   (NaN = unknown; standardised in the graph with the catalog's mean and std); `tfrec serve`
   fills omitted ones as unknown.
 - `retrieval(query, user_id, recent_item_ids, k [] int32) -> item_ids [B, k] string,
-  scores [B, k]` (`tfrec_scann` only, ScaNN ops; `1 <= k <= export.max_k`).
-- `retrieval_bruteforce(...)`: the same with a matmul and `tf.math.top_k` (both models;
-  `serving_default` of `tfrec`).
+  scores [B, k]` (`1 <= k <= export.max_k`): the run's index in the graph. With a ScaNN index,
+  model `tfrec_scann` (ScaNN ops); with a device index (`index.kind` exact or approx_max_k),
+  model `tfrec` (stock ops: matmul + `tf.math.top_k` or `tf.math.approx_max_k` over the
+  embeddings in `index.dtype`, see `tfrec.index.device_graph`), where it is `serving_default`.
+- `retrieval_bruteforce(...)`: the same with a float32 matmul and `tf.math.top_k` (both
+  models; `serving_default` of `tfrec` with a ScaNN index).
 - `neighbors(embedding [B, D] float32, k [] int32) -> item_ids, scores`: nearest items of an
-  embedding (ScaNN in `tfrec_scann`, exact in `tfrec`); `/similar` uses it.
+  embedding (the index of `retrieval` where the model has one, else exact); `/similar` uses it.
 
 TF Serving's predict API needs every input of a signature: send `user_id: [""]` and
 `recent_item_ids: [[""]]` for an anonymous search. `tfrec serve` fills them in when omitted.
@@ -35,6 +38,9 @@ import tensorflow as tf
 
 from tfrec.core.rundir import RunDir
 from tfrec.data.schema import CATEGORY_SEPARATOR
+from tfrec.index.device_graph import TF_DTYPES, device_search
+from tfrec.index.device_index import DeviceIndex
+from tfrec.index.params import DEVICE_MODES
 from tfrec.index.scann_graph import scann_search
 from tfrec.index.scann_index import ItemIndex
 
@@ -50,9 +56,11 @@ class RetrievalServingModule(tf.Module):
     Args:
         model: a `RetrievalModel` with a text encoder attached (`attach_text_encoder`).
         data: the run's `PreparedData` (vocabularies, catalog features).
-        index: the `ItemIndex` searched (catalog items and items added later).
+        index: the `ItemIndex` (ScaNN) or `DeviceIndex` searched (catalog items and items
+            added later). A `DeviceIndex` gives the stock-ops model a `retrieval` signature.
         max_k: int. The largest `k` the retrieval signatures accept.
-        use_scann: bool. Search with ScaNN's ops (True) or stock ops only (False).
+        use_scann: bool. Search with ScaNN's ops (True; needs a ScaNN index) or stock ops only
+            (False).
         numeric_stats: np.ndarray [M, 2] or None. Mean and standard deviation of each
             config-declared numeric item feature over the catalog (`numeric_feature_stats`), so
             `item_encoder` standardises raw values as training did; needed when there are any.
@@ -72,7 +80,7 @@ class RetrievalServingModule(tf.Module):
         self,
         model,
         data,
-        index: ItemIndex,
+        index: ItemIndex | DeviceIndex,
         max_k: int,
         use_scann: bool,
         tokenizer_implementation: str | None = None,
@@ -130,6 +138,24 @@ class RetrievalServingModule(tf.Module):
         self.index_embeddings = tf.Variable(
             tf.constant(index.embeddings), trainable=False, name="index_embeddings"
         )
+        # a device index (exact / approx_max_k): its table in `index.dtype` (the float32
+        # `index_embeddings` when that is float32), searched by the `retrieval` signature
+        self.device_mode = index.params.mode if index.params.mode in DEVICE_MODES else None
+        if use_scann and self.device_mode:
+            raise ValueError(
+                f"use_scann needs a ScaNN index; this one is a {self.device_mode} index "
+                "(index.kind), exported with stock ops only (use_scann=False)"
+            )
+        if self.device_mode:
+            self.index_recall_target = index.params.recall_target
+            if index.params.dtype == "float32":
+                self.index_table = self.index_embeddings
+            else:
+                self.index_table = tf.Variable(
+                    tf.cast(tf.constant(index.embeddings), TF_DTYPES[index.params.dtype]),
+                    trainable=False,
+                    name="index_table",
+                )
         if use_scann:
             self.scann_state = index.scann_module()
 
@@ -154,10 +180,21 @@ class RetrievalServingModule(tf.Module):
         )
         return tf.minimum(k, tf.shape(self.index_item_ids)[0])
 
-    def _search(self, embedding, k, scann: bool):
+    def _search(self, embedding, k, use_index: bool):
+        """Top-k through the run's index (`use_index`: ScaNN or the device index, whichever
+        this model holds) or exactly in float32."""
         k = self._check_k(k)
-        if scann:
+        if use_index and self.use_scann:
             positions, scores = scann_search(self.scann_state, self.index_params, embedding, k)
+        elif use_index and self.device_mode:
+            positions, scores = device_search(
+                self.index_table,
+                embedding,
+                k,
+                self.max_k,
+                self.device_mode,
+                self.index_recall_target,
+            )
         else:
             scores = tf.matmul(embedding, self.index_embeddings, transpose_b=True)
             scores, positions = tf.math.top_k(scores, k=k)
@@ -225,13 +262,13 @@ class RetrievalServingModule(tf.Module):
         }
 
     def retrieval(self, query, user_id, recent_item_ids, k):
-        return self._search(self.embed_query(query, user_id, recent_item_ids), k, scann=True)
+        return self._search(self.embed_query(query, user_id, recent_item_ids), k, True)
 
     def retrieval_bruteforce(self, query, user_id, recent_item_ids, k):
-        return self._search(self.embed_query(query, user_id, recent_item_ids), k, scann=False)
+        return self._search(self.embed_query(query, user_id, recent_item_ids), k, False)
 
     def neighbors(self, embedding, k):
-        return self._search(embedding, k, scann=self.use_scann)
+        return self._search(embedding, k, True)
 
     def signatures(self) -> dict:
         """The concrete functions saved as signatures (traced from closures, not attributes, so
@@ -259,13 +296,15 @@ class RetrievalServingModule(tf.Module):
                 [tf.TensorSpec([None, self.embedding_dim], tf.float32, name="embedding"), k],
             ),
         }
-        if self.use_scann:
+        if self.use_scann or self.device_mode:
             specs["retrieval"] = (self.retrieval, [*query, k])
         sigs = {
             name: tf.function(fn, input_signature=spec).get_concrete_function()
             for name, (fn, spec) in specs.items()
         }
-        sigs["serving_default"] = sigs["retrieval" if self.use_scann else "retrieval_bruteforce"]
+        sigs["serving_default"] = sigs[
+            "retrieval" if "retrieval" in sigs else "retrieval_bruteforce"
+        ]
         return sigs
 
 

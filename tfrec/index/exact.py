@@ -106,7 +106,7 @@ def compare_with_brute_force(index: ItemIndex, queries: np.ndarray, k: int = REC
     """Recall@k and single-query throughput of `index` against exact numpy search.
 
     Args:
-        index: the `ItemIndex` to measure.
+        index: the `ItemIndex` or `DeviceIndex` to measure.
         queries: `[B, D]` query embeddings.
         k: neighbours per query.
 

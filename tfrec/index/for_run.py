@@ -19,6 +19,8 @@ from tfrec.data.prepared import PreparedData
 from tfrec.data.readers import read_table
 from tfrec.data.report import DataReport, DataValidationError
 from tfrec.data.validation import validate_items
+from tfrec.index.device_index import DeviceIndex
+from tfrec.index.kinds import build_item_index, index_matches_config, load_item_index
 from tfrec.index.scann_index import ItemIndex
 
 
@@ -50,18 +52,18 @@ def run_query_embeddings(data: PreparedData, model, limit: int = 2000) -> np.nda
     return np.concatenate(out)[:limit] if out else np.zeros((0, 1), np.float32)
 
 
-def build_index(cfg: Config, data: PreparedData, model, path: Path) -> ItemIndex:
-    """Embed the catalog with `model`, build the index (recall measured on the run's queries)
-    and save it to `path`.
+def build_index(cfg: Config, data: PreparedData, model, path: Path) -> ItemIndex | DeviceIndex:
+    """Embed the catalog with `model`, build the index of the configured kind (recall measured
+    on the run's queries) and save it to `path`.
 
     Args:
-        cfg: the run's config (`cfg.index` holds the index parameters).
+        cfg: the run's config (`cfg.index` holds the index kind and parameters).
         data: the run's prepared data (its catalog is indexed, without the padding item 0).
         model: the trained `RetrievalModel`.
         path: the index directory (`RunDir.index`).
 
     Returns:
-        the built and saved `ItemIndex`.
+        the built and saved `ItemIndex` (scann) or `DeviceIndex` (exact, approx_max_k).
 
     Example:
     ```python
@@ -70,19 +72,24 @@ def build_index(cfg: Config, data: PreparedData, model, path: Path) -> ItemIndex
     """
     embeddings = model.all_item_embeddings()[1:]
     queries = run_query_embeddings(data, model, cfg.index.eval_queries)
-    index = ItemIndex.build(
+    index = build_item_index(
         embeddings, data.catalog.item_ids[1:], cfg.index, queries if len(queries) else None
     )
     path = index.save(path)
-    echo(f"[index] saved to {path} (scann/ pybind serialization, savedmodel/ ScaNN ops)")
+    if isinstance(index, DeviceIndex):
+        echo(f"[index] saved to {path} ({index.params.mode}; savedmodel/ stock TensorFlow ops)")
+    else:
+        echo(f"[index] saved to {path} (scann/ pybind serialization, savedmodel/ ScaNN ops)")
     return index
 
 
-def index_for_run(cfg: Config, run: RunDir, data: PreparedData, model) -> ItemIndex:
-    """The run's saved index when it matches the model, else a freshly built one (saved).
+def index_for_run(cfg: Config, run: RunDir, data: PreparedData, model) -> ItemIndex | DeviceIndex:
+    """The run's saved index when it matches the model and the config, else a freshly built
+    one (saved).
 
-    The saved index matches when it has the model's embedding size, holds every catalog item
-    and stores this model's vectors (not those of weights trained before).
+    The saved index matches when it is of the kind (and dtype, recall target) `cfg.index` asks
+    for, has the model's embedding size, holds every catalog item and stores this model's
+    vectors (not those of weights trained before).
 
     Args:
         cfg: the run's config.
@@ -91,7 +98,7 @@ def index_for_run(cfg: Config, run: RunDir, data: PreparedData, model) -> ItemIn
         model: the trained `RetrievalModel`.
 
     Returns:
-        the `ItemIndex` of the run.
+        the `ItemIndex` or `DeviceIndex` of the run.
 
     Example:
     ```python
@@ -100,10 +107,14 @@ def index_for_run(cfg: Config, run: RunDir, data: PreparedData, model) -> ItemIn
     """
     path = run.index
     if (path / "params.json").exists():
-        index = ItemIndex.load(path)
+        index = load_item_index(path)
         dim = int(model.item_tower.output_dim)
         ids = data.catalog.item_ids[1:]
-        if index.embeddings.shape[1] == dim and set(ids) <= set(index.item_ids):
+        if not index_matches_config(index.params, cfg.index, len(ids)):
+            echo(
+                f"[index] {path} is a {index.params.mode} index, not the configured kind; rebuilding"
+            )
+        elif index.embeddings.shape[1] == dim and set(ids) <= set(index.item_ids):
             # the index must hold this model's vectors, not those of weights trained before
             position = {item: i for i, item in enumerate(index.item_ids)}
             stored = index.embeddings[[position[item] for item in ids]]

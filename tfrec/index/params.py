@@ -17,6 +17,9 @@ import numpy as np
 from tfrec.config import IndexConfig
 
 RECALL_K = 10
+# the index kinds whose embeddings live on the TensorFlow device (GPU/TPU when there is one)
+# and whose search is stock TensorFlow ops (tfrec.index.device_graph)
+DEVICE_MODES = ("exact", "approx_max_k")
 
 
 @dataclass
@@ -24,7 +27,8 @@ class IndexParams:
     """The parameters of one built index (written to `params.json`).
 
     Args:
-        mode: `"scann"` (tree + AH + reorder) or `"brute_force"` (exact).
+        mode: `"scann"` (tree + AH + reorder) or `"brute_force"` (exact), both ScaNN; or a
+            device kind (`DEVICE_MODES`): `"exact"` (matmul + top_k) or `"approx_max_k"`.
         num_neighbors: neighbours a search returns by default.
         num_leaves: k-means leaves of the tree (scann mode).
         leaves_to_search: leaves searched per query (tuned for the target recall).
@@ -33,6 +37,10 @@ class IndexParams:
         reorder: AH candidates re-scored exactly.
         training_sample_size: points the tree is trained on.
         recall_at_10: recall@10 against brute force measured when built.
+        dtype: the stored embeddings of a device kind (`float32`, `bfloat16`, `float16`).
+        recall_target: the `recall_target` of `tf.math.approx_max_k` (approx_max_k only).
+        recall_at_10_float32: a device kind stored in 16 bits: its recall@10 with float32
+            embeddings, measured on the same queries (the loss is the difference).
 
     Example:
     ```python
@@ -41,7 +49,7 @@ class IndexParams:
     ```
     """
 
-    mode: str  # "scann" or "brute_force"
+    mode: str  # "scann" or "brute_force" (ScaNN), "exact" or "approx_max_k" (device)
     num_neighbors: int
     num_leaves: int = 0
     leaves_to_search: int = 0
@@ -50,6 +58,9 @@ class IndexParams:
     reorder: int = 0
     training_sample_size: int = 0
     recall_at_10: float | None = None
+    dtype: str = "float32"
+    recall_target: float | None = None
+    recall_at_10_float32: float | None = None
 
 
 def choose_params(num_items: int, cfg: IndexConfig) -> IndexParams:

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import tempfile
 import time
 from dataclasses import asdict
@@ -29,6 +28,7 @@ import numpy as np
 from tfrec.config import IndexConfig
 from tfrec.core.log import echo
 from tfrec.index.exact import exact_top_k, recall_against, synthetic_queries
+from tfrec.index.files import write_index_dir
 from tfrec.index.params import RECALL_K, IndexParams, choose_params, scann_config_text
 from tfrec.index.scann_graph import save_scann_savedmodel, scann_state_from_artifacts
 
@@ -194,10 +194,8 @@ class ItemIndex:
         """Write `scann/` (pybind serialization), `item_ids.json`, `embeddings.npy`,
         `params.json` and (optionally) `savedmodel/` (ScaNN TF ops). Written to a temporary
         directory first and swapped in, so a crash never leaves a half-written index."""
-        directory = Path(directory)
-        directory.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{directory.name}-", dir=directory.parent))
-        try:
+
+        def write(tmp: Path) -> None:
             (tmp / "scann").mkdir()
             self.searcher.serialize(str(tmp / "scann"), relative_path=True)
             np.save(tmp / "embeddings.npy", self.embeddings)
@@ -205,17 +203,8 @@ class ItemIndex:
             (tmp / "params.json").write_text(json.dumps(asdict(self.params), indent=2))
             if savedmodel:
                 save_scann_savedmodel(self, tmp / "savedmodel")
-            if directory.exists():
-                old = directory.with_name(f".{directory.name}-old-{time.time_ns()}")
-                directory.rename(old)
-                tmp.rename(directory)
-                shutil.rmtree(old, ignore_errors=True)
-            else:
-                tmp.rename(directory)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
-        return directory
+
+        return write_index_dir(directory, write)
 
     @classmethod
     def load(cls, directory: str | Path) -> ItemIndex:

@@ -6,7 +6,10 @@ directory named by an integer; the newest one that loads *and* answers all its w
 background thread every `poll_seconds`) loads new versions while the old one keeps serving and
 then swaps one reference: a request holds the `LoadedVersion` it started with until it ends, so
 a swap never drops or breaks a request. A version that fails to load or to answer its warmup is
-refused (its error is reported by `GET /v1/models/<name>`) and the previous version keeps serving.
+refused (its error is reported by `GET /v1/models/<name>`) and the previous version keeps serving;
+a refused version is tried again once its files change (one seen half-copied loads when the copy
+completes, as TF Serving retries a failed load). Version directories are named by ASCII digits
+only (`is_version_name`); any other name ("²", "v2", ".partial") is not a version.
 """
 
 from __future__ import annotations
@@ -27,6 +30,33 @@ from tfrec.core.log import echo
 
 WARMUP = "assets.extra/tf_serving_warmup_requests"
 INFO = "assets.extra/tfrec.json"
+VERSION_NAME = re.compile(r"[0-9]{1,18}")  # ASCII digits; 18 keep it an int64
+
+
+def is_version_name(name: str) -> bool:
+    """True for a version directory's name: ASCII digits only. `str.isdigit()` is True for
+    "²" and other Unicode digits that `int()` refuses.
+
+    Example:
+        >>> is_version_name("12"), is_version_name("²"), is_version_name("v2")
+        (True, False, False)
+    """
+    return VERSION_NAME.fullmatch(name) is not None
+
+
+def version_fingerprint(path: Path) -> tuple:
+    """(relative path, size, mtime) of every file under a version directory: it changes while
+    the directory is copied in, so a version refused half-copied is tried again."""
+    try:
+        return tuple(
+            sorted(
+                (str(f.relative_to(path)), st.st_size, st.st_mtime_ns)
+                for f in path.rglob("*")
+                if (st := f.stat()) and f.is_file()
+            )
+        )
+    except OSError:  # a file vanished while listed: a copy or a removal in progress
+        return ("changing",)
 
 
 class ServingError(Exception):
@@ -141,6 +171,8 @@ def _to_tensor(key: str, value, dtype: tf.DType, dims: list[int]) -> tf.Tensor:
                 raise ValueError
             if dtype.is_integer and arr.dtype.kind == "f" and not np.all(np.mod(arr, 1) == 0):
                 raise ValueError
+            if dtype.is_integer:
+                check_int_range(key, arr, dtype)
             arr = arr.astype(dtype.as_numpy_dtype)
         except (ValueError, TypeError):
             raise ServingError(
@@ -152,16 +184,41 @@ def _to_tensor(key: str, value, dtype: tf.DType, dims: list[int]) -> tf.Tensor:
     return tf.constant(arr, dtype=dtype)
 
 
+def check_int_range(key: str, arr: np.ndarray, dtype: tf.DType) -> None:
+    """Refuse integers outside `dtype`'s range before the cast would wrap them (`k`
+    4294967299 is not 3 in int32, 2**63 is not 0).
+
+    Example:
+        >>> check_int_range("k", np.array(4294967299), tf.int32)
+        Traceback (most recent call last):
+        ...
+        tfrec.serving.models.ServingError: input 'k' holds 4294967299, outside the int32 range ...
+    """
+    if arr.size == 0 or arr.dtype.kind not in "iuf":
+        return
+    info = np.iinfo(dtype.as_numpy_dtype)
+    low, high = arr.min(), arr.max()
+    # compared as Python numbers: numpy would wrap or round a uint64 against int64 bounds
+    low = int(low) if arr.dtype.kind in "iu" else float(low)
+    high = int(high) if arr.dtype.kind in "iu" else float(high)
+    if low < info.min or high > info.max:
+        bad = high if high > info.max else low
+        raise ServingError(
+            f"input '{key}' holds {bad}, outside the {dtype.name} range [{info.min}, {info.max}]"
+        )
+
+
 def load_version(name: str, path: Path) -> LoadedVersion:
     """Load a version and run every warmup request; raises on any failure."""
     # deferred: the ops libraries (TF Text, ScaNN) and TF Serving's protos load with the first
     # version, not with the module; the loader registers the ops the exported graphs use
     import tensorflow_text  # noqa: F401  (registers the TF Text ops of the in-graph tokenizer)
-    from scann import scann_ops  # noqa: F401  deferred: registers the Scann ops the graph may use
     from tensorflow_serving.apis import prediction_log_pb2  # deferred: as above
 
     sm = saved_model_pb2.SavedModel()
     sm.ParseFromString((path / "saved_model.pb").read_bytes())
+    if _uses_scann_ops(sm):  # a stock-ops version (a device index) loads without ScaNN
+        from scann import scann_ops  # noqa: F401  deferred: registers the Scann ops it uses
     defs = dict(sm.meta_graphs[0].signature_def)
     info_path = path / INFO
     info = json.loads(info_path.read_text()) if info_path.exists() else {}
@@ -176,6 +233,15 @@ def load_version(name: str, path: Path) -> LoadedVersion:
                 {k: tf.make_ndarray(v) for k, v in req.inputs.items()},
             )
     return version
+
+
+def _uses_scann_ops(sm) -> bool:
+    """Whether a SavedModel proto's graph or function library runs ScaNN's ops."""
+    for graph in (mg.graph_def for mg in sm.meta_graphs):
+        nodes = [*graph.node, *(n for f in graph.library.function for n in f.node_def)]
+        if any(n.op.startswith("Scann") for n in nodes):
+            return True
+    return False
 
 
 class ModelManager:
@@ -195,6 +261,8 @@ class ModelManager:
         self.on_load = on_load
         self._current: dict[str, LoadedVersion] = {}
         self._refused: dict[str, dict[int, str]] = {}
+        # name -> version -> the files it was refused with (a change means: try again)
+        self._refused_files: dict[str, dict[int, tuple]] = {}
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -245,28 +313,39 @@ class ModelManager:
         for model_dir in sorted(p for p in self.export_dir.iterdir() if p.is_dir()):
             name = model_dir.name
             versions = sorted(
-                (int(p.name) for p in model_dir.iterdir() if p.is_dir() and p.name.isdigit()),
+                (
+                    int(p.name)
+                    for p in model_dir.iterdir()
+                    if p.is_dir() and is_version_name(p.name)
+                ),
                 reverse=True,
             )
             current = self._current.get(name)
             with self._lock:
                 refused = self._refused.setdefault(name, {})
+                refused_files = self._refused_files.setdefault(name, {})
             for v in versions:
                 if current is not None and v <= current.version:
                     break
-                if v in refused:
-                    continue
+                path = model_dir / str(v)
+                files = version_fingerprint(path)  # before loading: a copy may still run
+                if v in refused and refused_files.get(v) == files:
+                    continue  # refused as it is now; tried again when its files change
                 t0 = time.time()
                 try:
-                    loaded = load_version(name, model_dir / str(v))
+                    loaded = load_version(name, path)
                     if self.on_load is not None:
                         self.on_load(loaded)
                 except Exception as e:  # a broken version must never take the server down
+                    error = f"{type(e).__name__}: {_short(e)}"
                     with self._lock:
-                        refused[v] = f"{type(e).__name__}: {_short(e)}"
-                    echo(f"[serve] refused {name} version {v}: {refused[v]}")
+                        again = v in refused
+                        refused[v], refused_files[v] = error, files
+                    echo(f"[serve] refused {name} version {v}{' again' if again else ''}: {error}")
                     continue
                 with self._lock:
+                    refused.pop(v, None)
+                    refused_files.pop(v, None)
                     self._current[name] = loaded
                     self.swaps += 1
                 echo(
@@ -277,6 +356,7 @@ class ModelManager:
             if not refused:
                 with self._lock:
                     self._refused.pop(name, None)
+                    self._refused_files.pop(name, None)
 
     def refused_count(self) -> int:
         """How many versions are refused now, over all models (for /metrics)."""

@@ -12,7 +12,8 @@
 - `/complementary?item_id=&cart=a,b&k=&category=`: `complementary_items` of the item and cart.
 - `/bundle?items=a,b&size=`: `bundle`.
 - `POST /v1/items` `{"items": [{"item_id", "title", ...}]}`: cold start while serving; the
-  items are embedded with the served `item_encoder` and added to the shop context at once.
+  items are embedded with the served `item_encoder`, journaled durably (fsync, see
+  `tfrec.serving.live_items`) and added to the shop context at once; replayed at start-up.
 
 Each loaded model version gets its own `ShopContext` (`tfrec.serving.shop_context.build_context`),
 built before the version is swapped in (`ModelManager(on_load=...)`), so a request uses one
@@ -49,6 +50,7 @@ import pandas as pd
 from tfrec.core.log import echo
 from tfrec.core.rundir import RunDir
 from tfrec.data.prepared import load_prepared
+from tfrec.serving.live_items import LiveItemJournal, item_records, parse_item_rows
 from tfrec.serving.models import LoadedVersion, ModelManager, ServingError
 from tfrec.serving.shop_context import add_rows, build_context
 from tfrec.shop import (
@@ -85,7 +87,6 @@ PARAMS = {
     "complementary": {"item_id", "cart", "k", "category"},
     "bundle": {"items", "size"},
 }
-ITEM_FIELDS = {"item_id", "title", "description", "category", "brand", "price", "created_at"}
 
 
 # --------------------------------------------------------------------------------------------
@@ -195,6 +196,8 @@ class ProductPipeline:
             Defaults to 100.
         ranker_model: str. The served model holding the `ranker` signature. Defaults to
             `tfrec_ranker`.
+        journal: LiveItemJournal or None. Where live adds are made durable before they are
+            acknowledged, replayed here; None keeps them in memory only. Defaults to None.
     """
 
     def __init__(
@@ -207,6 +210,7 @@ class ProductPipeline:
         max_items: int = 256,
         rank_candidates: int = 100,
         ranker_model: str = RANKER_MODEL,
+        journal: LiveItemJournal | None = None,
     ):
         self.run_dir = Path(run_dir)
         self.manager = manager
@@ -222,14 +226,16 @@ class ProductPipeline:
         self.data = load_prepared(cfg, run)
         self.text_table = frozen_text_tables(cfg, self.data)[0]
         self.items = self._load_items(run)
-        added = run.added_items
-        self.added = pd.read_parquet(added) if added.exists() else None
-        if self.added is not None:
-            self.added["item_id"] = self.added["item_id"].astype(str)
+        self.added, self._added_stamp = None, None
+        self._added_rows()
         self.users = list(self.data.user_vocab.values)
         self.text_embedder = FrozenTextEmbedder(cfg)
         self._lock = threading.RLock()
         self._live: list[pd.DataFrame] = []  # batches of POST /v1/items, in order
+        self.journal = journal
+        replayed = journal.replay() if journal is not None else None
+        if replayed is not None:  # added before a restart: every version gets them on load
+            self._live.append(replayed)
         self.shop_model = next(
             (n for n in SHOP_MODELS if run.export_model(n).is_dir()), SHOP_MODELS[-1]
         )
@@ -243,6 +249,22 @@ class ProductPipeline:
         return items.drop_duplicates("item_id", keep="last").set_index("item_id")
 
     # --- contexts per version --------------------------------------------------------------
+
+    def _added_rows(self) -> pd.DataFrame | None:
+        """`index/added_items.parquet` as it is now: `tfrec index add` and `tfrec export`
+        (folding the live-item journal) add rows to it while the server runs."""
+        path = RunDir(self.run_dir).added_items
+        stamp = path.stat().st_mtime_ns if path.exists() else None
+        if stamp != self._added_stamp:
+            try:
+                added = pd.read_parquet(path) if stamp is not None else None
+            except (OSError, ValueError) as e:  # being written now: keep the rows read before
+                echo(f"[serve] {path.name} not readable now ({type(e).__name__}); kept as read")
+                return self.added
+            if added is not None:
+                added["item_id"] = added["item_id"].astype(str)
+            self.added, self._added_stamp = added, stamp
+        return self.added
 
     def prepare_version(self, version: LoadedVersion) -> None:
         """`ModelManager.on_load`: build the shop context of the model the endpoints use
@@ -262,7 +284,7 @@ class ProductPipeline:
                     self.data,
                     self.text_table,
                     self.items,
-                    self.added,
+                    self._added_rows(),
                     self.text_embedder,
                 )
                 version.extras["live"] = 0
@@ -512,7 +534,8 @@ class ProductPipeline:
 
     def add_items(self, body) -> dict:
         """`POST /v1/items`: validate item rows, embed them with the served version's
-        `item_encoder`, add them to its shop context (and to every later version's)."""
+        `item_encoder`, journal them (fsync), add them to its shop context (and to every later
+        version's)."""
         rows = parse_item_rows(body, self.max_items, self.cfg.data.item_features)
         version, _ = self.current()
         with self._lock:
@@ -520,7 +543,11 @@ class ProductPipeline:
             ids = rows["item_id"].tolist()
             new = sum(ctx._item_index.get(i) is None for i in ids)
             t0 = time.time()
-            version.extras["shop"] = self._add(ctx, version, rows)
+            updated = self._add(ctx, version, rows)
+            if self.journal is not None:  # durable before it is acknowledged (or a 503)
+                model = {"name": version.name, "version": version.version}
+                self.journal.append(item_records(rows), model)
+            version.extras["shop"] = updated
             self._live.append(rows)
             version.extras["live"] = len(self._live)
         echo(
@@ -534,60 +561,6 @@ class ProductPipeline:
             "num_items": version.extras["shop"].num_items - 1,
             "model": {"name": version.name, "version": version.version},
         }
-
-
-def parse_item_rows(body, max_items: int, item_features: dict | None = None) -> pd.DataFrame:
-    """Item rows of a `POST /v1/items` body (`{"items": [...]}`), checked against the data
-    contract; the first problem is named with its row and field."""
-    if not isinstance(body, dict) or set(body) != {"items"}:
-        raise ServingError('the body must be {"items": [{"item_id": ..., "title": ...}, ...]}')
-    items = body["items"]
-    if not isinstance(items, list) or not items:
-        raise ServingError("'items' must be a non-empty list of item objects")
-    if len(items) > max_items:
-        raise ServingError(f"'items' holds {len(items)} items; the limit is {max_items}")
-    allowed = ITEM_FIELDS | set(item_features or {})
-    numeric = {"price"} | {k for k, v in (item_features or {}).items() if v == "numeric"}
-    seen = set()
-    for i, row in enumerate(items):
-        where = f"items[{i}]"
-        if not isinstance(row, dict):
-            raise ServingError(f"{where} must be an object; got {json_type(row)}")
-        extra = sorted(set(row) - allowed)
-        if extra:
-            raise ServingError(
-                f"{where} has unknown field {extra[0]!r}; accepted: {', '.join(sorted(allowed))}"
-            )
-        for name in ("item_id", "title"):
-            value = row.get(name)
-            if not isinstance(value, str) or not value.strip():
-                raise ServingError(f"{where}.{name} must be a non-empty string; got {value!r}")
-        if row["item_id"].strip() in seen:
-            raise ServingError(f"{where}.item_id {row['item_id']!r} appears twice")
-        seen.add(row["item_id"].strip())
-        for name, value in row.items():
-            if value is None or name in ("item_id", "title"):
-                continue
-            if name in numeric:
-                ok = isinstance(value, (int, float)) and not isinstance(value, bool)
-                if not ok or not math.isfinite(value) or (name == "price" and value < 0):
-                    raise ServingError(
-                        f"{where}.{name} must be a number"
-                        + (" >= 0" if name == "price" else "")
-                        + f"; got {value!r}"
-                    )
-            elif not isinstance(value, str):
-                raise ServingError(f"{where}.{name} must be a string; got {value!r}")
-    frame = pd.DataFrame(items)
-    frame["item_id"] = frame["item_id"].str.strip()
-    frame["title"] = frame["title"].str.strip()
-    return frame
-
-
-def json_type(value) -> str:
-    return {list: "a list", str: "a string", bool: "a boolean"}.get(
-        type(value), "a number" if isinstance(value, (int, float)) else "null"
-    )
 
 
 def to_json(value):

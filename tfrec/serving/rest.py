@@ -27,8 +27,10 @@ from urllib.parse import parse_qs, urlparse
 
 import numpy as np
 
-from tfrec.serving.models import ServingError
+from tfrec.serving.json_body import parse_json_body
+from tfrec.serving.models import ServingError, is_version_name
 from tfrec.serving.pipeline import to_json
+from tfrec.serving.ports import port_error
 
 MODEL_PATH = re.compile(
     r"^/v1/models/(?P<name>[^/:]+)(?:/versions/(?P<version>[^/:]+))?(?P<rest>/metadata|:predict)?$"
@@ -286,10 +288,7 @@ def make_handler(app):
                 )
             raw = self.rfile.read(n)
             self._body_read = True
-            try:
-                return json.loads(raw)
-            except (json.JSONDecodeError, UnicodeDecodeError) as e:
-                raise ServingError(f"JSON Parse error: {e}") from None
+            return parse_json_body(raw)
 
         def _route(self, method: str, url):
             path = url.path
@@ -323,7 +322,7 @@ def make_handler(app):
         def _model_api(self, method: str, m):
             name, version, rest = m.group("name"), m.group("version"), m.group("rest")
             if version is not None:
-                if not version.isdigit():
+                if not is_version_name(version):
                     raise ServingError(f"Malformed version: {version!r}")
                 version = int(version)
             if rest == ":predict":
@@ -366,4 +365,9 @@ class _Server(ThreadingHTTPServer):
 
 
 def make_http_server(app, host: str, port: int) -> ThreadingHTTPServer:
-    return _Server((host, port), make_handler(app))
+    """The REST server, bound (not yet serving); a port in use raises `PortUnavailableError`
+    naming it."""
+    try:
+        return _Server((host, port), make_handler(app))
+    except OSError as e:
+        raise port_error("REST", host, port, e) from None

@@ -2,6 +2,10 @@
 endpoints /recommend, /search, /similar, /complementary, /bundle and POST /v1/items (see
 tfrec.serving.pipeline); new versions are swapped in while serving (see tfrec.serving.models).
 
+Start-up binds both ports first (a port in use fails at once, `tfrec.serving.ports`), then, with
+an API key (live adds enabled), takes the live-item journal's lock and replays the journal
+(`tfrec.serving.live_items`), then loads the models.
+
     from tfrec.serving.server import ServingApp
     app = ServingApp("runs/quickstart", port=0, grpc_port=0).start()   # ports 0: any free port
     ...; app.stop()
@@ -17,6 +21,7 @@ import numpy as np
 from tfrec.config import Config, load_config
 from tfrec.core.log import echo
 from tfrec.core.rundir import RunDir
+from tfrec.serving.live_items import LiveItemJournal
 from tfrec.serving.models import ModelManager, ServingError
 from tfrec.serving.pipeline import ProductPipeline
 from tfrec.serving.rest import Metrics, make_http_server
@@ -62,7 +67,9 @@ class ServingApp:
         self.metrics = Metrics()
         self.manager = ModelManager(export, config.poll_seconds)
         self.pipeline = None
+        self.journal = None
         self._http = self._grpc = None
+        self._serving = False
 
     def check_batch(self, inputs: dict) -> None:
         for k, v in inputs.items():
@@ -107,23 +114,37 @@ class ServingApp:
         # deferred: grpc and TF Serving's gRPC stubs load only when the server starts
         from tfrec.serving.grpc_service import make_grpc_server
 
-        # the pipeline hooks into the manager: each version gets its shop context on load
-        self.pipeline = ProductPipeline(
-            self.run_dir,
-            self.manager,
-            self.run_config,
-            self.config.candidates,
-            self.config.max_k,
-            self.config.max_batch,
-        )
-        self.manager.start()
-        if not self.manager.model_names():
-            raise RuntimeError(f"no loadable model version under {self.manager.export_dir}")
-        self._http = make_http_server(self, self.host, self.port)
-        self.port = self._http.server_address[1]
+        try:
+            # the ports first: one in use fails now, not after the models load
+            self._http = make_http_server(self, self.host, self.port)
+            self.port = self._http.server_address[1]
+            if self.grpc_port is not None:
+                self._grpc, self.grpc_port = make_grpc_server(self, self.host, self.grpc_port)
+            # with an API key this server writes the live-item journal: it alone may
+            self.journal = LiveItemJournal(
+                RunDir(self.run_dir),
+                self.run_config.data.item_features,
+                writable=bool(self.api_key),
+            ).open()
+            # the pipeline hooks into the manager: each version gets its shop context on load
+            self.pipeline = ProductPipeline(
+                self.run_dir,
+                self.manager,
+                self.run_config,
+                self.config.candidates,
+                self.config.max_k,
+                self.config.max_batch,
+                journal=self.journal,
+            )
+            self.manager.start()
+            if not self.manager.model_names():
+                raise RuntimeError(f"no loadable model version under {self.manager.export_dir}")
+        except BaseException:
+            self.stop()
+            raise
         threading.Thread(target=self._http.serve_forever, name="rest", daemon=True).start()
-        if self.grpc_port is not None:
-            self._grpc, self.grpc_port = make_grpc_server(self, self.host, self.grpc_port)
+        self._serving = True
+        if self._grpc is not None:
             self._grpc.start()
         echo(
             f"[serve] REST http://{self.host}:{self.port} gRPC {self.host}:{self.grpc_port}; "
@@ -135,10 +156,14 @@ class ServingApp:
     def stop(self) -> None:
         self.manager.stop()
         if self._http is not None:
-            self._http.shutdown()
+            if self._serving:
+                self._http.shutdown()
             self._http.server_close()
         if self._grpc is not None:
-            self._grpc.stop(grace=1).wait()
+            self._grpc.stop(grace=1 if self._serving else None).wait()
+        self._serving = False
+        if self.journal is not None:
+            self.journal.close()
 
 
 def _run_config(run_dir: Path):

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from tfrec.config import STAGE_NAMES, Config, ConfigError, save_config
 from tfrec.core.log import echo
 from tfrec.core.rundir import RunDir
+from tfrec.core.runlock import RunLock
 from tfrec.report.links import link_report_pages
 from tfrec.stages.artifacts import RunArtifacts
 from tfrec.stages.data import run_data
@@ -41,7 +42,8 @@ if tuple(STAGES) != STAGE_NAMES:  # one list of names: the config's
 
 
 def run_stages(cfg: Config, stages: list[str] | None = None) -> None:
-    """Run the configured stages (or `stages`) in order, writing into the run directory.
+    """Run the configured stages (or `stages`) in order, writing into the run directory,
+    holding its writer lock (`RunDir.writer_lock`; `RunLockedError` names the holder).
 
     Args:
         cfg: the run's config (`stages`, `run_dir`).
@@ -58,14 +60,16 @@ def run_stages(cfg: Config, stages: list[str] | None = None) -> None:
             f"unknown stage(s) {', '.join(map(repr, unknown))}; the stages are {', '.join(STAGES)}"
         )
     run.root.mkdir(parents=True, exist_ok=True)
-    save_config(cfg, run.config)
-    art = RunArtifacts(cfg, run)
-    echo(f"tfrec run {cfg.name}: stages {', '.join(stages)} -> {run.root}")
-    for stage in stages:
-        t0 = time.time()
-        STAGES[stage](art)
-        echo(f"[{stage}] done in {time.time() - t0:.1f} s")
-    if run.report.exists():
-        pages = link_report_pages(run.report)
-        if pages:
-            echo(f"report: {pages[0]} ({', '.join(p.name for p in pages)})")
+    # one writer per run directory: a second `tfrec run` / `train` / `export` on it is refused
+    with RunLock(run.writer_lock):
+        save_config(cfg, run.config)
+        art = RunArtifacts(cfg, run)
+        echo(f"tfrec run {cfg.name}: stages {', '.join(stages)} -> {run.root}")
+        for stage in stages:
+            t0 = time.time()
+            STAGES[stage](art)
+            echo(f"[{stage}] done in {time.time() - t0:.1f} s")
+        if run.report.exists():
+            pages = link_report_pages(run.report)
+            if pages:
+                echo(f"report: {pages[0]} ({', '.join(p.name for p in pages)})")

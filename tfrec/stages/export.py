@@ -1,6 +1,8 @@
 """The `export` stage (`tfrec export CONFIG`): the run's trained retrieval model over its index
 (built when the run has none yet) as the `tfrec` and `tfrec_scann` TF Serving models, and its
-trained ranker as `tfrec_ranker` when it has one; `export/models.config` lists them all."""
+trained ranker as `tfrec_ranker` when it has one; `export/models.config` lists them all. Items
+added while serving (the live-item journal) are folded into the index first
+(`tfrec.stages.item_journal`), so the new version holds them."""
 
 from __future__ import annotations
 
@@ -12,6 +14,7 @@ from tfrec.export.retrieval import export_model
 from tfrec.export.versions import models_config
 from tfrec.index.for_run import index_for_run
 from tfrec.stages.artifacts import RunArtifacts
+from tfrec.stages.item_journal import fold_item_journal
 
 
 def run_export(art: RunArtifacts) -> dict[str, Path]:
@@ -26,6 +29,7 @@ def run_export(art: RunArtifacts) -> dict[str, Path]:
     """
     cfg, run = art.cfg, art.run
     data, model = art.data(), art.retrieval_model()
+    fold_item_journal(art)
     index = index_for_run(cfg, run, data, model)
     out = export_model(cfg, run, model, data, index)
     ranker = export_ranker(cfg, run, model, data, index)

@@ -1,6 +1,6 @@
 """The `index` stage and `tfrec index build|add|eval CONFIG`:
 
-    tfrec index build CONFIG    embed the catalog, choose parameters, print recall@10
+    tfrec index build CONFIG    embed the catalog, build the `index.kind` index, print recall@10
     tfrec index add CONFIG --items FILE    embed new items from their text and upsert them
     tfrec index eval CONFIG     recall@10 and queries/s against brute force
 
@@ -19,14 +19,16 @@ import tensorflow as tf
 
 from tfrec.core.log import echo
 from tfrec.export.serving_module import RetrievalServingModule, run_numeric_stats
+from tfrec.index.device_index import DeviceIndex
 from tfrec.index.exact import compare_with_brute_force, synthetic_queries
 from tfrec.index.for_run import build_index, index_for_run, read_new_items, run_query_embeddings
+from tfrec.index.kinds import load_item_index
 from tfrec.index.scann_index import ItemIndex
 from tfrec.stages.artifacts import RunArtifacts
 from tfrec.text.frozen import make_text_encoder
 
 
-def run_index(art: RunArtifacts) -> ItemIndex:
+def run_index(art: RunArtifacts) -> ItemIndex | DeviceIndex:
     """The `index` stage (`tfrec index build CONFIG`): embed the catalog with the run's model,
     build the index and save it to `run.index`.
 
@@ -34,7 +36,7 @@ def run_index(art: RunArtifacts) -> ItemIndex:
         art: the run's artifacts (its data and trained retrieval model).
 
     Returns:
-        the built `ItemIndex`.
+        the built `ItemIndex` (scann) or `DeviceIndex` (exact, approx_max_k).
 
     Example:
     ```python
@@ -44,7 +46,9 @@ def run_index(art: RunArtifacts) -> ItemIndex:
     return build_index(art.cfg, art.data(), art.retrieval_model(), art.run.index)
 
 
-def add_items(art: RunArtifacts, items_path: str | Path) -> ItemIndex:
+def add_items(
+    art: RunArtifacts, items_path: str | Path, items: pd.DataFrame | None = None
+) -> ItemIndex | DeviceIndex:
     """Cold start (`tfrec index add CONFIG --items FILE`): embed new items from their text and
     features with the trained item tower (no retraining) and upsert them into the run's index.
     Added items are kept in `run.added_items` (the server shows their titles).
@@ -52,9 +56,11 @@ def add_items(art: RunArtifacts, items_path: str | Path) -> ItemIndex:
     Args:
         art: the run's artifacts (its data and trained retrieval model).
         items_path: new items in the data contract (CSV, Parquet or JSON Lines).
+        items: the new items, already read and validated from `items_path` (the live-item
+            journal, `tfrec.stages.item_journal`); None reads `items_path`.
 
     Returns:
-        the updated (and saved) `ItemIndex`.
+        the updated (and saved) index.
 
     Raises:
         DataValidationError: when a new item breaks the contract (the message names the file).
@@ -65,7 +71,7 @@ def add_items(art: RunArtifacts, items_path: str | Path) -> ItemIndex:
     ```
     """
     cfg, run = art.cfg, art.run
-    items = read_new_items(cfg, items_path)
+    items = read_new_items(cfg, items_path) if items is None else items
     data = art.data()
     model = art.retrieval_model()
     model.attach_text_encoder(make_text_encoder(cfg, mode="frozen"))
@@ -76,9 +82,10 @@ def add_items(art: RunArtifacts, items_path: str | Path) -> ItemIndex:
     embeddings = item_embeddings_from_features(module, items)
     t0 = time.time()
     new = index.add(items["item_id"].astype(str).tolist(), embeddings)
+    how = "ScaNN upsert" if isinstance(index, ItemIndex) else f"{index.params.mode} rows appended"
     echo(
         f"[index] added {new} new and updated {len(items) - new} items from {items_path} "
-        f"in {time.time() - t0:.2f} s (ScaNN upsert); index now holds {len(index)} items"
+        f"in {time.time() - t0:.2f} s ({how}); index now holds {len(index)} items"
     )
     # read before saving: the save swaps the whole index directory in
     if run.added_items.exists():
@@ -153,7 +160,7 @@ def eval_index(art: RunArtifacts) -> dict:
     ```
     """
     cfg = art.cfg
-    index = ItemIndex.load(art.run.index)
+    index = load_item_index(art.run.index)
     queries = run_query_embeddings(art.data(), art.retrieval_model(), cfg.index.eval_queries)
     if len(queries) == 0:
         queries = synthetic_queries(index.embeddings, cfg.index.eval_queries, cfg.index.seed)
