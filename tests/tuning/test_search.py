@@ -115,15 +115,27 @@ def test_tiny_search_writes_best_config_table_plot_and_report(tmp_path, tiny_ber
     page = run.report_page("tuning").read_text()
     assert "Objective by trial" in page and "data:image/png;base64," in page
     best = load_config(out / "best_config.yaml")
-    for key, value in summary["best_values"].items():
+    header = (out / "best_config.yaml").read_text().splitlines()[0]
+    # best_config.yaml holds the winner: the best trial's values, or the config as given
+    winner_values = summary["best_values"] if summary["winner"] == "trial" else {}
+    for key in summary["best_values"]:
         section, name = key.split(".")
-        assert getattr(getattr(best, section), name) == value
+        expected = winner_values.get(key, getattr(getattr(cfg, section), name))
+        assert getattr(getattr(best, section), name) == expected, key
     assert summary["best_objective"] == pytest.approx(trials["objective"].max())
     if tuner == "random":
-        assert summary["default_objective"] is not None
-        assert json.loads((out / "default.json").read_text())["objective"] == pytest.approx(
-            summary["default_objective"]
-        )
+        default = summary["default_objective"]
+        assert default is not None
+        assert json.loads((out / "default.json").read_text())["objective"] == pytest.approx(default)
+        # a random trial was trained like the default (same epochs and seeds): not retrained
+        assert summary["trial_retrained"] is False
+        assert summary["compared_trial_objective"] == pytest.approx(summary["best_objective"])
+        beats = summary["compared_trial_objective"] > default
+        assert summary["winner"] == ("trial" if beats else "default")
+        assert header.startswith("# The best trial" if beats else "# The config as given")
+    else:
+        assert summary["default_objective"] is None and summary["winner"] == "trial"
+        assert "not compared with the default config" in (out / "best_config.yaml").read_text()
 
 
 def test_nan_trial_is_recorded_failed_and_the_search_goes_on(tmp_path, tiny_bert_dir):

@@ -146,6 +146,10 @@ class RetrievalModel(tfrs.Model):
         self.text_dim = int(item_text_table.shape[1])
 
         def table(name, value, dtype):
+            if np.size(value) == 0:
+                # a constant: MultiWorkerMirroredStrategy's broadcast of a zero-size variable's
+                # initial value segfaults (TF 2.20; tests/training/test_multi_worker.py)
+                return tf.constant(value, dtype=dtype, shape=np.shape(value), name=name)
             return tf.Variable(tf.constant(value, dtype=dtype), trainable=False, name=name)
 
         self.item_text_table = table("item_text_table", item_text_table, tf.float32)
@@ -233,7 +237,11 @@ class RetrievalModel(tfrs.Model):
         flat = tf.reshape(history, [-1])
         # the query side reads items as they are (no cold boost, which is a ranking prior)
         emb = self.item_tower(self.item_features(flat), training=training, boost_cold=False)
+        dim = emb.shape[-1]
         emb = tf.reshape(emb, tf.concat([shape, [-1]], axis=0))
+        # keep the static embedding size when the batch size is unknown (a data-sharded
+        # multi-worker batch), so the query tower's Dense layers can be built
+        emb.set_shape(history.shape.concatenate([dim]))
         return emb, tf.cast(history > 0, tf.float32)
 
     # --- query side -------------------------------------------------------------------------

@@ -3,7 +3,9 @@
     runs/<name>/tuning/search/           Keras Tuner's project: oracle.json, trial_*/ (resume)
                 tuning/trials.csv        one row per trial: values, objective, status, seconds
                 tuning/objective.png     objective by trial, best so far, the default config
-                tuning/best_config.yaml  the config with the best trial's values (`tfrec train`)
+                tuning/best_config.yaml  the winner (`tfrec train`): the best trial's config, or
+                                         the config as given when no trial beats it
+                                         (tfrec/tuning/winner.py)
                 tuning/default.json      the default config's objective (trained once, cached)
                 tuning/summary.json      objective, best trial, default versus best
                 report/tuning.html       the page with all of the above
@@ -37,6 +39,7 @@ from tfrec.tuning.hypermodels import make_hypermodel
 from tfrec.tuning.report import objective_plot, short_names, trials_frame, write_tuning_html
 from tfrec.tuning.space import config_value, config_values, format_value, trial_config
 from tfrec.tuning.tuner import ConfigTuner, failure_reason, make_oracle, trial_record
+from tfrec.tuning.winner import comparable_trial_objective, pick_winner
 
 
 def make_tuner(cfg: Config, run: RunDir, data=None) -> ConfigTuner:
@@ -226,25 +229,34 @@ def write_outputs(cfg: Config, run: RunDir, tuner: ConfigTuner) -> dict:
         best = next(r for r in rows if r["trial"] == best_trial.trial_id)
         best_values = best["values"]
         best_cfg = trial_config(cfg, best_values)
-        path = out / "best_config.yaml"
-        save_config(best_cfg, path)
-        header = (
-            f"# The best trial ({best['trial']}) of the {t.tuner} search in {tuner.project_dir}:\n"
-            f"# {objective.name} {best['objective']:.4f} after at most {t.epochs} epoch(s)"
-            + (f" (default config: {default:.4f})" if default is not None else "")
-            + f".\n# Train it: tfrec train {t.model} {path}\n"
+        value, retrained = comparable_trial_objective(
+            tuner, cfg, best_cfg, best["hp"], best["objective"]
         )
-        path.write_text(header + path.read_text(encoding="utf-8"), encoding="utf-8")
+        verdict = pick_winner(value, default, objective.direction, retrained)
+        path = out / "best_config.yaml"
+        save_config(best_cfg if verdict.winner == "trial" else cfg, path)
+        path.write_text(
+            _yaml_header(t, tuner, objective.name, best, verdict, path)
+            + path.read_text(encoding="utf-8"),
+            encoding="utf-8",
+        )
         summary.update(
             {
                 "best_trial": best["trial"],
                 "best_objective": best["objective"],
                 "best_values": best_values,
+                "compared_trial_objective": verdict.trial_objective,
+                "trial_retrained": verdict.retrained,
+                "winner": verdict.winner,
+                "verdict": verdict.reason,
                 "best_config": str(path),
             }
         )
-        _print_comparison(cfg, objective.name, default, best, keys)
-        echo(f"[tune] best config: {path}")
+        _print_comparison(cfg, objective.name, default, best, keys, verdict.trial_objective)
+        echo(f"[tune] {verdict.reason}")
+        echo(
+            f"[tune] best config ({'default config' if verdict.winner == 'default' else 'trial ' + best['trial']}): {path}"
+        )
     else:
         echo("[tune] no trial completed: no best config written")
     comparison = _comparison_frame(cfg, objective.name, default, best_values, completed, rows, keys)
@@ -256,6 +268,8 @@ def write_outputs(cfg: Config, run: RunDir, tuner: ConfigTuner) -> dict:
         f"trial(s) completed, {summary['failed']} failed.",
         f"Keras Tuner project: {tuner.project_dir}. Best config: {summary.get('best_config', '-')}.",
     ]
+    if "verdict" in summary:
+        notes.append(f"Best trial versus the default config: {summary['verdict']}.")
     page = write_tuning_html(
         run.report_page("tuning"), f"tfrec tuning: {cfg.name}", notes, comparison, frame, png
     )
@@ -263,6 +277,30 @@ def write_outputs(cfg: Config, run: RunDir, tuner: ConfigTuner) -> dict:
     (out / "summary.json").write_text(json.dumps(summary, indent=2, default=str))
     echo(f"[tune] trials in {out / 'trials.csv'}, plot {png}, report {page}")
     return summary
+
+
+def _yaml_header(t, tuner, objective: str, best: dict, verdict, path: Path) -> str:
+    """The comment lines on top of best_config.yaml: which config it is and why."""
+    if verdict.winner == "default":
+        head = (
+            f"# The config as given: it beat every trial of the {t.tuner} search in "
+            f"{tuner.project_dir}.\n# {objective} {verdict.default_objective:.4f} versus the "
+            f"best trial ({best['trial']}) {verdict.trial_objective:.4f}"
+        )
+    else:
+        head = (
+            f"# The best trial ({best['trial']}) of the {t.tuner} search in {tuner.project_dir}:\n"
+            f"# {objective} {verdict.trial_objective:.4f}"
+            + (
+                f" versus the default config {verdict.default_objective:.4f}"
+                if verdict.default_objective is not None
+                else " (not compared with the default config)"
+            )
+        )
+    how = (
+        "the best trial retrained from scratch" if verdict.retrained else "both trained"
+    ) + f" for at most {t.epochs} epoch(s), the same seeds"
+    return f"{head}\n# ({how}).\n# Train it: tfrec train {t.model} {path}\n"
 
 
 def _comparison_frame(cfg, objective, default, best_values, completed, rows, keys) -> pd.DataFrame:
@@ -286,16 +324,16 @@ def _comparison_frame(cfg, objective, default, best_values, completed, rows, key
     return pd.DataFrame(table)
 
 
-def _print_comparison(cfg, objective, default, best, keys) -> None:
+def _print_comparison(cfg, objective, default, best, keys, compared) -> None:
     width = max(len(objective), *(len(k) for k in keys)) + 2
     echo(f"[tune] {'':{width}s} {'default config':>16s} {'best trial ' + best['trial']:>16s}")
     d = f"{default:.4f}" if default is not None else "-"
-    echo(f"[tune] {objective:{width}s} {d:>16s} {best['objective']:>16.4f}")
+    echo(f"[tune] {objective:{width}s} {d:>16s} {compared:>16.4f}")
     for k in keys:
         echo(
             f"[tune] {k:{width}s} {format_value(config_value(cfg, k)):>16s} "
             f"{format_value(best['values'].get(k)):>16s}"
         )
     if default is not None:
-        diff = best["objective"] - default
+        diff = compared - default
         echo(f"[tune] best trial - default config: {diff:+.4f} ({objective})")
