@@ -246,3 +246,87 @@ def test_fine_tuned_mode_trains_end_to_end(shop_config, tmp_path):
     assert not np.array_equal(trained_w, pretrained.bert.bert.encoder.layer[0].weights[0].numpy())
     again = load_retrieval_model(cfg, run, data)
     np.testing.assert_allclose(model.all_item_embeddings(), again.all_item_embeddings(), atol=1e-6)
+
+
+def _prepared(shop_config, **text):
+    cfg = load_config(shop_config)
+    for key, value in text.items():
+        setattr(cfg.text, key, value)
+    run = RunDir(cfg.run_path)
+    if not (run.clean / "items.parquet").exists():
+        subprocess.run(
+            tfrec_cmd("run", str(shop_config), "--stages", "data"), check=True, capture_output=True
+        )
+    return cfg, load_prepared(cfg, run)
+
+
+def test_layer_cache_gives_the_uncached_loss_and_gradients(shop_config, tmp_path):
+    """top_k_layers training through the frozen-layer caches computes what the live encoders
+    compute on the token ids (loss, every gradient, item embeddings), trains only the top BERT
+    layer, and the caches are in no checkpoint."""
+    import tensorflow as tf
+
+    from tfrec.training.retrieval import attach_layer_caches, uses_layer_cache
+
+    cfg, data = _prepared(shop_config, mode="top_k_layers", trainable_layers=1)
+    assert uses_layer_cache(cfg)
+    model = build_model_for_run(cfg, data)
+    ds = retrieval_dataset(data, "train", 8, shuffle=False, tokenizer=model.text_encoder.tokenizer)
+    _build_variables(model, ds)
+    batch = next(iter(ds))
+    items = tf.range(len(data.catalog), dtype=tf.int64)
+
+    def measure():
+        with tf.GradientTape() as tape:
+            loss = model.compute_loss(batch, training=False)
+        grads = tape.gradient(loss, model.trainable_variables)
+        return float(loss), grads, model.item_embeddings(items).numpy()
+
+    loss, grads, item_emb = measure()
+    attach_layer_caches(cfg, model, data)
+    assert model.item_layer_cache.num_texts == len(data.catalog)
+    assert model.query_layer_cache.num_texts == len(data.queries)
+    cached_loss, cached_grads, cached_item_emb = measure()
+    assert cached_loss == pytest.approx(loss, rel=1e-5)
+    np.testing.assert_allclose(cached_item_emb, item_emb, atol=1e-5)
+    bert = [v.name for v, g in zip(model.trainable_variables, cached_grads) if "bert" in v.name]
+    assert bert and all("layer_._1/" in name for name in bert)
+    for v, g, cg in zip(model.trainable_variables, grads, cached_grads):
+        assert (g is None) == (cg is None), v.name
+        if g is not None:
+            np.testing.assert_allclose(
+                tf.convert_to_tensor(cg), tf.convert_to_tensor(g), atol=1e-5, err_msg=v.name
+            )
+    model.save_weights(str(tmp_path / "weights"))
+    saved = [name for name, _ in tf.train.list_variables(str(tmp_path / "weights"))]
+    assert not any("frozen_states" in name for name in saved)
+    cache_vars = {id(model.item_layer_cache.values), id(model.query_layer_cache.values)}
+    assert not any(id(v) in cache_vars for v in model.variables)
+
+
+def test_top_k_layers_training_with_the_cache_reloads_to_the_same_embeddings(
+    shop_config, tmp_path, capsys
+):
+    """`train_retrieval` in top_k_layers mode fills the caches, trains, and frees them; the
+    saved model, rebuilt with the full encoder on raw text, gives the same item embeddings."""
+    cfg, _ = _prepared(shop_config)
+    cfg.text.mode = "top_k_layers"
+    cfg.text.trainable_layers = 1
+    cfg.retrieval.epochs = 1
+    cfg.run_dir = str(tmp_path / "topk")
+    run = RunDir(cfg.run_path)
+    art = RunArtifacts(cfg, run)
+    run_data(art)
+    data = art.data()
+    model = train_retrieval(cfg, run, data)
+    assert "frozen-layer cache of item texts" in capsys.readouterr().out
+    assert model.item_layer_cache is None and model.query_layer_cache is None
+    pretrained = make_text_encoder(cfg, mode="frozen")
+    top = model.text_encoder.bert.bert.encoder.layer[1].weights[0].numpy()
+    assert not np.array_equal(top, pretrained.bert.bert.encoder.layer[1].weights[0].numpy())
+    again = load_retrieval_model(cfg, run, data)
+    np.testing.assert_allclose(model.all_item_embeddings(), again.all_item_embeddings(), atol=1e-5)
+    raw = next(iter(retrieval_dataset(data, "train", 8, shuffle=False)))
+    np.testing.assert_allclose(
+        model.query_embeddings(raw).numpy(), again.query_embeddings(raw).numpy(), atol=1e-5
+    )

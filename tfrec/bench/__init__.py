@@ -2,8 +2,9 @@
 same run (the machines are shared and noisy, so absolute numbers alone mean little).
 
 Sections (each a function `bench_<name>(cfg) -> dict`, registered in `SECTIONS`):
-- `training`: retrieval training examples/s for text modes frozen, top_k_layers (2) and full on
-  the same data and batch, as ratios to frozen; peak memory.
+- `training`: retrieval training examples/s for text modes frozen, top_k_layers (2) with the
+  frozen-layer cache and without it (the baseline the cache replaces) and full on the same data
+  and batch, as ratios to frozen; the cache's one-off time and memory; peak memory.
 - `encoding`: text-tower encoding throughput (texts/s) of the configured checkpoint, with
   per-batch padding trimmed versus padded to max_length (the baseline).
 - `synthetic`: time and peak memory to generate a large synthetic shop (set
@@ -18,6 +19,10 @@ Sections (each a function `bench_<name>(cfg) -> dict`, registered in `SECTIONS`)
   configs/ratings_nosession.yaml and Online Retail side by side, per task and slice, with
   trained - zero_shot (tfrec/bench/relevance.py; TFREC_BENCH_RELEVANCE=demo,hard_search picks
   datasets, TFREC_BENCH_RELEVANCE_RETRAIN=1 reruns runs kept from the same config).
+- `finetune` (runs only when named: it trains two models): search Recall@100 and NDCG@10 of the
+  config's data with the text tower frozen and fine-tuned (`top_k_layers` through the
+  frozen-layer cache), paired on the same test searches with bootstrap intervals
+  (tfrec/bench/finetune.py; e.g. configs/hard_search.yaml reduced to 4,000 items).
 Other stages add their sections here.
 """
 
@@ -67,6 +72,15 @@ def bench_index(cfg: Config) -> dict:
     return index_benchmark(sizes, dim=64)
 
 
+def bench_finetune(cfg: Config) -> dict:
+    """The config's search relevance with a frozen and a fine-tuned (`top_k_layers`) text
+    tower, paired on the same test searches (tfrec/bench/finetune.py); runs into
+    runs/bench_finetune/<name>/<mode> and reuses runs from the same config."""
+    from tfrec.bench.finetune import bench_finetune_section  # deferred: loads TensorFlow
+
+    return bench_finetune_section(cfg)
+
+
 def bench_relevance(cfg: Config) -> dict:
     """Retrieval quality of every model and baseline on the demo shop, the hard_search and
     ratings_nosession presets and Online Retail, side by side (tfrec/bench/relevance.py); runs
@@ -84,9 +98,10 @@ SECTIONS: dict[str, Callable[[Config], dict]] = {
     "index": bench_index,
     "ranking": bench_ranking,
     "relevance": bench_relevance,
+    "finetune": bench_finetune,
 }
 # sections that run only when `--only` names them (they train models for many minutes)
-OPT_IN = ("relevance",)
+OPT_IN = ("relevance", "finetune")
 
 
 def run_benchmarks(cfg: Config, only: list[str] | None = None) -> dict:

@@ -334,10 +334,13 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument(
         "--only",
         help="comma-separated subset of: training,encoding,synthetic,ranking,serving,index,"
-        "relevance (default: all but relevance). relevance trains and evaluates each dataset "
+        "relevance,finetune (default: all but relevance and finetune). relevance trains and "
+        "evaluates each dataset "
         "(demo, hard_search, ratings_nosession, online_retail) into runs/bench_relevance/ and "
         "prints every model and baseline side by side; TFREC_BENCH_RELEVANCE=demo,hard_search "
-        "picks datasets, TFREC_BENCH_RELEVANCE_RETRAIN=1 reruns runs kept from the same config",
+        "picks datasets, TFREC_BENCH_RELEVANCE_RETRAIN=1 reruns runs kept from the same config; "
+        "finetune trains the config frozen and top_k_layers into runs/bench_finetune/ and "
+        "compares their search relevance, paired",
     )
     sp.set_defaults(func=cmd_bench)
     return p

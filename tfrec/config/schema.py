@@ -208,6 +208,12 @@ class TextConfig:
     trainable_layers: int = param(2, ge=1)
     # query and item towers share one BERT (only meaningful when BERT is trained)
     share_backbone: bool = True
+    # with mode=top_k_layers: the frozen bottom's hidden states of every item text and known
+    # query are computed once before training, and each step runs only the trained top layers
+    # (the same embeddings; not with the tpu strategy, which takes no ragged tables)
+    layer_cache: bool = True
+    # how those states are stored: float16 halves their memory (tokens x hidden x 2 bytes)
+    layer_cache_dtype: Literal["float32", "float16"] = "float32"
     # where frozen-mode embeddings are cached (keyed by checkpoint and text)
     cache_dir: str = ".cache/tfrec/text"
     encode_batch_size: int = param(256, ge=1)

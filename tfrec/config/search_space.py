@@ -38,6 +38,8 @@ NOT_TUNABLE = {
     "text.checkpoint",
     "text.cache_dir",
     "text.encode_batch_size",
+    "text.layer_cache",
+    "text.layer_cache_dtype",
     "ranking.epochs",
     "ranking.early_stopping_patience",
     "ranking.backup_every_steps",

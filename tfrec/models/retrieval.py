@@ -199,6 +199,9 @@ class RetrievalModel(tfrs.Model):
         )
         # `all_item_embeddings` of the current item-side weights (not a Keras-tracked object)
         self._item_embedding_memo = _ItemEmbeddingMemo()
+        # `top_k_layers` training: frozen-bottom states of item texts and known queries
+        # (`attach_layer_caches`; plain objects, in no checkpoint)
+        self.item_layer_cache = self.query_layer_cache = None
 
     # --- item side --------------------------------------------------------------------------
 
@@ -206,7 +209,9 @@ class RetrievalModel(tfrs.Model):
         self, item_idx: tf.Tensor, live_text: bool = False, training: bool = False
     ) -> dict:
         item_idx = tf.cast(item_idx, tf.int64)
-        if live_text:
+        if live_text and self.item_layer_cache is not None:
+            text = self.item_layer_cache(item_idx, training=training)
+        elif live_text:
             tokens = {key: tf.gather(value, item_idx) for key, value in self.item_tokens.items()}
             text = self.item_text_encoder(tokens, training=training)
         else:
@@ -270,7 +275,13 @@ class RetrievalModel(tfrs.Model):
         """
         if text_encoder is None:
             text_encoder = self.text_encoder
-        if "query_input_ids" in features:
+        cached = self.query_layer_cache is not None and text_encoder is self.text_encoder
+        if cached and "query_idx" in features and "query" not in features:
+            # known queries (training batches): the frozen bottom's states were computed once
+            query_idx = tf.reshape(features["query_idx"], [-1])
+            has_query = tf.cast(query_idx > 0, tf.float32)
+            text = self.query_layer_cache(query_idx, training=training)
+        elif "query_input_ids" in features:
             # tokenized in the input pipeline (`retrieval_dataset(tokenizer=...)`)
             tokens = {key: features[f"query_{key}"] for key in TOKEN_KEYS}
             has_query = tf.cast(tf.reshape(features["query_idx"], [-1]) > 0, tf.float32)
@@ -296,6 +307,12 @@ class RetrievalModel(tfrs.Model):
             "history_mask": history_mask,
         }
         return self.query_tower(inputs, training=training)
+
+    def attach_layer_caches(self, item_cache, query_cache) -> None:
+        """Use `FrozenLayerCache`s of the catalog texts (rows = item index) and the known
+        queries (rows = `query_idx`) for the live encoders in `top_k_layers` mode: the same
+        embeddings as the encoders on the texts, with only the trained top layers run."""
+        self.item_layer_cache, self.query_layer_cache = item_cache, query_cache
 
     def attach_text_encoder(self, text_encoder) -> None:
         """Give a frozen-mode model the encoder that turns raw strings into text embeddings

@@ -2,7 +2,8 @@
 
 Roles are kept apart as in keras-hub: `load_bert` gives the backbone (a `TFBertModel`),
 `BertTokenizerLayer` is the preprocessor (runs in `tf.data` and in exported graphs), `Pooling`
-is the head, and `TextEncoder` chains the three. `EmbeddingCache` keeps frozen-mode embeddings.
+is the head, and `TextEncoder` chains the three. `EmbeddingCache` keeps frozen-mode embeddings;
+`FrozenLayerCache` keeps the frozen bottom's hidden states for `top_k_layers` training.
 Importing `tfrec.text` imports `tfrec` first, which sets TF_USE_LEGACY_KERAS.
 """
 
@@ -15,6 +16,7 @@ from tfrec.text.backbone import (
 )
 from tfrec.text.cache import EmbeddingCache
 from tfrec.text.encoder import TextEncoder
+from tfrec.text.layer_cache import FrozenLayerCache
 from tfrec.text.pooling import Pooling
 from tfrec.text.tokenizer import BertTokenizerLayer
 
@@ -22,6 +24,7 @@ __all__ = [
     "BertTokenizerLayer",
     "CheckpointError",
     "EmbeddingCache",
+    "FrozenLayerCache",
     "Pooling",
     "TextEncoder",
     "checkpoint_fingerprint",

@@ -25,8 +25,11 @@ class TextEncoder(keras.layers.Layer):
     in training and in an exported SavedModel). The BERT weights are weights of this layer:
     `save_weights`, `tf.train.Checkpoint` and `tf.saved_model.save` carry them.
 
-    In `frozen` mode BERT always runs in inference mode (no dropout); in `top_k_layers` and
-    `full` mode it follows the `training` flag.
+    In `frozen` mode BERT always runs in inference mode (no dropout). In `top_k_layers` mode
+    the frozen bottom (embeddings and the lower encoder layers) runs in inference mode too and
+    only the trained top layers follow the `training` flag, so the bottom's output is a fixed
+    function of the text (`frozen_states`, cached by `FrozenLayerCache`); in `full` mode all
+    of BERT follows the `training` flag.
 
     Args:
         checkpoint: str. `"minilm"`, a local Hugging Face BERT directory, or a hub name when
@@ -118,7 +121,17 @@ class TextEncoder(keras.layers.Layer):
         self.trainable = self.mode != "frozen"
         set_trainable_mode(self.bert, self.mode, self.trainable_layers)
 
-    def call(self, inputs, training=None) -> tf.Tensor:
+    @property
+    def frozen_layers(self) -> int:
+        """How many of BERT's bottom encoder layers never train: all of them when `frozen`,
+        all but `trainable_layers` with `top_k_layers`, none with `full` (the embeddings train
+        too in `full`; they never do in the other modes)."""
+        layers = len(self.bert.bert.encoder.layer)
+        return {"frozen": layers, "top_k_layers": layers - self.trainable_layers, "full": 0}[
+            self.mode
+        ]
+
+    def _tokens(self, inputs) -> dict:
         if isinstance(inputs, dict):
             missing = [k for k in TOKEN_KEYS if k not in inputs]
             if missing:
@@ -132,17 +145,102 @@ class TextEncoder(keras.layers.Layer):
         if self.trim_padding:
             longest = tf.reduce_max(tf.reduce_sum(tf.cast(tokens["attention_mask"], tf.int32), 1))
             tokens = {k: v[:, : tf.maximum(longest, 1)] for k, v in tokens.items()}
-        bert_training = False if self.mode == "frozen" else training
-        outputs = self.bert(
-            input_ids=tokens["input_ids"],
-            attention_mask=tokens["attention_mask"],
-            token_type_ids=tokens["token_type_ids"],
-            training=bert_training,
-        )
-        pooled = self.pooler(outputs.last_hidden_state, tokens["attention_mask"])
+        return tokens
+
+    def _run_layers(self, hidden, attention_mask, start, stop, training) -> tf.Tensor:
+        """BERT's encoder layers `start:stop` on hidden states, with the additive attention mask
+        `TFBertMainLayer` builds ((1 - mask) * -10000 over the key positions)."""
+        layers = self.bert.bert.encoder.layer[start:stop]
+        if not layers:
+            return hidden
+        mask = tf.cast(attention_mask, hidden.dtype)[:, tf.newaxis, tf.newaxis, :]
+        additive = (tf.constant(1.0, hidden.dtype) - mask) * tf.constant(-10000.0, hidden.dtype)
+        for layer in layers:
+            hidden = layer(
+                hidden_states=hidden,
+                attention_mask=additive,
+                head_mask=None,
+                encoder_hidden_states=None,
+                encoder_attention_mask=None,
+                past_key_value=None,
+                output_attentions=False,
+                training=training,
+            )[0]
+        return hidden
+
+    def _pool(self, hidden, attention_mask) -> tf.Tensor:
+        pooled = self.pooler(hidden, attention_mask)
         if self.normalize:
             pooled = tf.math.l2_normalize(pooled, axis=-1)
         return pooled
+
+    def call(self, inputs, training=None) -> tf.Tensor:
+        # BERT runs as `TFBertMainLayer` does (embeddings, then the encoder layers), split where
+        # the frozen bottom ends: frozen parts run in inference mode (no dropout) whatever
+        # `training` is, so they give the same states as `frozen_states` and its cache.
+        tokens = self._tokens(inputs)
+        mask = tokens["attention_mask"]
+        full = self.mode == "full"
+        hidden = self.bert.bert.embeddings(
+            input_ids=tokens["input_ids"],
+            token_type_ids=tokens["token_type_ids"],
+            training=training if full else False,
+        )
+        split = self.frozen_layers
+        hidden = self._run_layers(hidden, mask, 0, split, training if full else False)
+        return self.encode_frozen_states(hidden, mask, training=training)
+
+    def frozen_states(self, inputs) -> dict:
+        """The hidden states after the frozen bottom (embeddings and the first `frozen_layers`
+        encoder layers, inference mode): what never changes in training, so it can be computed
+        once per text (`tfrec.text.layer_cache.FrozenLayerCache`).
+
+        Args:
+            inputs: raw texts or a dict of tokens, as for `call`.
+
+        Returns:
+            `{"hidden_states": [batch, length, hidden], "attention_mask": [batch, length]}`,
+            `length` trimmed to the longest text of the batch when `trim_padding`.
+
+        Raises:
+            ValueError: in `full` mode, where the embeddings train (nothing is fixed).
+
+        Example:
+        ```python
+        encoder = TextEncoder("minilm", mode="top_k_layers", trainable_layers=2)
+        states = encoder.frozen_states(tf.constant(["red mug"]))
+        vectors = encoder.encode_frozen_states(**states)  # == encoder(tf.constant(["red mug"]))
+        ```
+        """
+        if self.mode == "full":
+            raise ValueError(
+                f"{self.name}: mode `full` trains BERT's embeddings, so no hidden states are "
+                "fixed; frozen states exist in modes frozen and top_k_layers"
+            )
+        tokens = self._tokens(inputs)
+        mask = tokens["attention_mask"]
+        hidden = self.bert.bert.embeddings(
+            input_ids=tokens["input_ids"], token_type_ids=tokens["token_type_ids"], training=False
+        )
+        hidden = self._run_layers(hidden, mask, 0, self.frozen_layers, training=False)
+        return {"hidden_states": hidden, "attention_mask": mask}
+
+    def encode_frozen_states(self, hidden_states, attention_mask, training=None) -> tf.Tensor:
+        """The pooled embedding from `frozen_states`: the trained top layers, pooling and
+        normalization (the same computation as the rest of `call`).
+
+        Args:
+            hidden_states: float `[batch, length, hidden]`, the output of the frozen bottom.
+            attention_mask: int `[batch, length]`, 1 for real tokens.
+            training: whether the trained layers run in training mode (dropout); ignored when
+                frozen.
+
+        Returns:
+            float32 `[batch, hidden]`.
+        """
+        training = False if self.mode == "frozen" else training
+        hidden = self._run_layers(hidden_states, attention_mask, self.frozen_layers, None, training)
+        return self._pool(hidden, attention_mask)
 
     def encode_texts(
         self, texts: Sequence[str], batch_size: int = 256, progress: bool = True

@@ -30,6 +30,7 @@ from tfrec.data.datasets import retrieval_dataset
 from tfrec.data.prepared import PreparedData
 from tfrec.models.retrieval import RetrievalModel, build_retrieval_model
 from tfrec.text.frozen import frozen_text_tables, make_text_encoder
+from tfrec.text.layer_cache import FrozenLayerCache
 from tfrec.training.callbacks import training_callbacks
 
 VAL_METRIC = "val_recall_at_100"
@@ -49,6 +50,30 @@ def build_model_for_run(cfg: Config, data: PreparedData, strategy=None) -> Retri
             cfg, data, item_table, query_table, text_encoder=encoder, item_text_encoder=item_encoder
         )
     return model
+
+
+def uses_layer_cache(cfg: Config) -> bool:
+    """Whether training runs the frozen bottom once (`text.layer_cache` in `top_k_layers` mode;
+    not on a TPU, which takes no ragged tables)."""
+    t = cfg.text
+    return t.mode == "top_k_layers" and t.layer_cache and cfg.training.strategy != "tpu"
+
+
+def attach_layer_caches(cfg: Config, model: RetrievalModel, data: PreparedData) -> None:
+    """Fill `FrozenLayerCache`s of every catalog text and known query and give them to the
+    model (`RetrievalModel.attach_layer_caches`): each step then runs only the top
+    `text.trainable_layers` of BERT.
+
+    Example:
+        >>> attach_layer_caches(cfg, model, data)  # doctest: +SKIP
+    """
+    t = cfg.text
+    kwargs = {"dtype": t.layer_cache_dtype, "batch_size": t.encode_batch_size}
+    items = FrozenLayerCache(
+        model.item_text_encoder, data.catalog.texts, name="item texts", **kwargs
+    )
+    queries = FrozenLayerCache(model.text_encoder, data.queries, name="queries", **kwargs)
+    model.attach_layer_caches(items, queries)
 
 
 def _build_variables(model: RetrievalModel, dataset) -> None:
@@ -98,6 +123,8 @@ def train_retrieval(
         tokenizer=model.text_encoder.tokenizer if cfg.text.mode != "frozen" else None,
     )
     with strategy.scope():
+        if uses_layer_cache(cfg):
+            attach_layer_caches(cfg, model, data)
         _build_variables(model, train)
 
     out = run.retrieval
@@ -117,6 +144,8 @@ def train_retrieval(
     )
     seconds = time.time() - t0
     save_retrieval_model(model, run)
+    # the caches served training only: free their memory (the item embeddings are memoized)
+    model.attach_layer_caches(None, None)
     best = max(history.history.get(VAL_METRIC, [0.0]))
     summary = {
         "epochs_run": len(history.history.get("loss", [])),

@@ -9,7 +9,7 @@ import tensorflow as tf
 from tfrec.config import Config
 from tfrec.data.datasets import retrieval_dataset
 from tfrec.evaluation.validation import ValidationRecall
-from tfrec.training.retrieval import build_model_for_run
+from tfrec.training.retrieval import attach_layer_caches, build_model_for_run, uses_layer_cache
 from tfrec.tuning.base import ConfigHyperModel
 
 
@@ -52,7 +52,13 @@ class RetrievalHyperModel(ConfigHyperModel):
         return int(m.group(1)) if m else 100
 
     def build_for_config(self, cfg: Config):
-        return build_model_for_run(cfg, self.data, self.strategy)
+        model = build_model_for_run(cfg, self.data, self.strategy)
+        if uses_layer_cache(cfg):
+            # top_k_layers trials run only the trained top of BERT per step (as training does);
+            # each trial fills its own caches: `text.trainable_layers` may differ between trials
+            with self.strategy.scope():
+                attach_layer_caches(cfg, model, self.data)
+        return model
 
     def train_dataset(self, cfg: Config) -> tf.data.Dataset:
         r = cfg.retrieval
@@ -62,6 +68,8 @@ class RetrievalHyperModel(ConfigHyperModel):
             r.batch_size,
             seed=cfg.training.seed,
             history_example_weight=r.history_example_weight,
+            # with the frozen-layer caches queries are read by `query_idx`: no strings needed
+            include_text=not uses_layer_cache(cfg),
         )
 
     def warm_start(self, model, cfg: Config, weights: str) -> None:
