@@ -299,3 +299,28 @@ def test_the_cold_boost_is_saved_with_the_weights(data, tmp_path):
     assert float(other.item_tower.cold_boost.numpy()) == pytest.approx(0.3)
     no_boost = build_retrieval_model(small_config(item_id_embedding=False), data, *tables(data))
     assert no_boost.item_tower.cold_boost is None
+
+
+def test_a_checkpoint_from_before_the_cold_boost_loads_with_it_at_0(data, tmp_path, capsys):
+    from tfrec.core.rundir import RunDir
+    from tfrec.training.retrieval import load_retrieval_model
+
+    cfg = small_config()
+    old = build_retrieval_model(cfg, data, *tables(data))
+    batch = next(iter(retrieval_dataset(data, "train", batch_size=8, shuffle=False)))
+    old.compute_loss(batch)
+    run = RunDir(tmp_path)
+    run.retrieval_weights.parent.mkdir(parents=True)
+    # the checkpoint as the code before the boost wrote it: every weight but the boost
+    tower = old.item_tower
+    tower._self_unconditional_checkpoint_dependencies = [
+        dep for dep in tower._self_unconditional_checkpoint_dependencies if dep.name != "cold_boost"
+    ]
+    tower._self_unconditional_dependency_names.pop("cold_boost")
+    old.save_weights(str(run.retrieval_weights))
+    names = [n for n, _ in tf.train.list_variables(str(run.retrieval_weights))]
+    assert not any("cold_boost" in n for n in names)
+    cfg.text.cache_dir = str(tmp_path / "cache")
+    new = load_retrieval_model_with_tables(cfg, run, data, load_retrieval_model)
+    assert float(new.item_tower.cold_boost.numpy()) == 0.0
+    assert "trained before it existed" in capsys.readouterr().out

@@ -174,8 +174,9 @@ class RetrievalModel(tfrs.Model):
         )
         if item_known is not None and item_new is None:
             item_new = ~np.asarray(item_known, bool)
+        # a constant, in no checkpoint: it follows from the data, like `item_known`'s ids
         self.item_new = (
-            table("item_new", np.asarray(item_new, np.float32), tf.float32)
+            tf.constant(np.asarray(item_new, np.float32), name="item_new")
             if item_known is not None
             else None
         )

@@ -184,8 +184,21 @@ def load_retrieval_model(cfg: Config, run: RunDir, data: PreparedData) -> Retrie
     model = build_model_for_run(cfg, data)
     batch = next(iter(retrieval_dataset(data, "train", 8, shuffle=False)))
     model.compute_loss(batch, training=False)
+    saved = {name for name, _ in tf.train.list_variables(str(weights))}
+    boost = model.item_tower.cold_boost
+    # a checkpoint from before the cold boost: the model is the same with the boost at 0
+    boost_missing = boost is not None and not any("cold_boost" in name for name in saved)
     try:
-        model.load_weights(str(weights)).expect_partial().assert_existing_objects_matched()
+        status = model.load_weights(str(weights)).expect_partial()
+        try:
+            status.assert_existing_objects_matched()
+        except AssertionError as e:
+            if not (boost_missing and "Found 1 Python objects" in str(e)):
+                raise
+            echo(
+                f"[retrieval] {weights} has no cold boost (trained before it existed): it stays "
+                "0; retraining chooses one (retrieval.cold_boost)"
+            )
     except (AssertionError, ValueError) as e:
         raise ValueError(
             f"{weights} was trained with another architecture than the config builds now "
