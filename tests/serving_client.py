@@ -1,15 +1,23 @@
 """HTTP helpers the serving tests share (tests/serving/*): requests to a running `ServingApp`,
-results as the server's JSON, waiting for a condition."""
+results as the server's JSON, waiting for a condition, `tfrec serve` in a subprocess."""
 
 from __future__ import annotations
 
 import json
+import os
+import re
+import subprocess
+import sys
+import threading
 import time
 import urllib.error
 import urllib.request
+from pathlib import Path
 from urllib.parse import urlencode
 
 from tfrec.serving.pipeline import to_json
+
+REPO = Path(__file__).resolve().parents[1]
 
 
 def http(app, method, path, body=None, headers=None, raw=None):
@@ -43,3 +51,41 @@ def wait_for(cond, seconds=60):
             return True
         time.sleep(0.1)
     return False
+
+
+class ServeProcess:
+    """`tfrec serve ROOT --port 0 --grpc-port 0 [args]` in a subprocess, its output collected
+    line by line; `port` is the REST port it printed."""
+
+    def __init__(self, root, *args: str, wait_s: float = 300):
+        self.lines = []
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "tfrec.cli", "serve", str(root), "--port", "0"]
+            + ["--grpc-port", "0", *args],
+            cwd=REPO,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
+        threading.Thread(target=self._read, daemon=True).start()
+        assert wait_for(lambda: self.port or self.proc.poll() is not None, wait_s), self.output
+        assert self.port, self.output
+
+    def _read(self):
+        for line in self.proc.stdout:
+            self.lines.append(line)
+
+    @property
+    def output(self) -> str:
+        return "".join(self.lines)
+
+    @property
+    def port(self):
+        found = re.search(r"\[serve\] REST http://127\.0\.0\.1:(\d+)", self.output)
+        return int(found.group(1)) if found else None
+
+    def close(self):
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait()

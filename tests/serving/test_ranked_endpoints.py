@@ -121,3 +121,21 @@ def test_without_a_ranker_the_endpoints_are_unchanged(app):
     assert status == 200 and body["ranker"] is None and "p_click" not in body["items"][0]
     status, body = get(app, "similar", item_id="i1", k=3)
     assert status == 200 and "ranker" not in body
+
+
+def test_ranker_false_skips_the_served_ranker(ranked_app):
+    app, _ = ranked_app
+    _, ctx = app.pipeline.current()
+    user = next(iter(ctx.user_histories))
+    status, body = get(app, "search", q="mug", user_id="u1", k=5, mmr_lambda=1, ranker="false")
+    assert status == 200 and body["ranker"] is None
+    assert body["items"] == as_json(search(ctx, "mug", "u1", [], k=5))["items"]
+    status, body = get(app, "recommend", user_id=user, k=4, mmr_lambda=1, ranker="off")
+    assert status == 200 and body["ranker"] is None
+    assert body["items"] == as_json(home_feed(ctx, user, k=4))["items"]
+    status, body = get(app, "search", q="mug", k=3, ranker="true")
+    assert status == 200 and body["ranker"] == {"model": "tfrec_ranker", "version": 1}
+    status, body = get(app, "search", q="mug", ranker="sometimes")
+    assert status == 400 and body["error"] == (
+        "ranker must be true or false; got ranker='sometimes'"
+    )

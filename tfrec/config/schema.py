@@ -461,6 +461,15 @@ class ServingConfig:
     poll_seconds: float = param(2.0, gt=0)
     # candidates retrieved before ranking and rules cut them to k
     candidates: int = param(200, ge=1)
+    # REST (uvicorn): a request's headers and body arrive within request_timeout_seconds (408),
+    # with no gap over idle_timeout_seconds (a body short of its Content-Length: 400); at most
+    # max_connections open (more: 503); idle keep-alive connections close after keep_alive_seconds
+    request_timeout_seconds: float = param(30.0, gt=0)
+    idle_timeout_seconds: float = param(5.0, gt=0)
+    keep_alive_seconds: float = param(5.0, gt=0)
+    max_connections: int = param(512, ge=1)
+    # on SIGTERM, requests in flight (REST and gRPC) get this long to finish before the exit
+    graceful_stop_seconds: float = param(10.0, ge=0)
 
 
 @dataclass

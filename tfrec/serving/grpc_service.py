@@ -7,6 +7,7 @@ expanded."""
 
 from __future__ import annotations
 
+import traceback
 from concurrent import futures
 
 import grpc
@@ -18,6 +19,7 @@ from tensorflow_serving.apis import (
     prediction_service_pb2_grpc,
 )
 
+from tfrec.core.log import echo
 from tfrec.serving.models import ServingError
 from tfrec.serving.ports import GRPC_OPTIONS, ensure_port_free, port_error
 
@@ -46,9 +48,13 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
                     )
             return fn()
         except ServingError as e:
-            context.abort(GRPC_CODES.get(e.code, grpc.StatusCode.INVALID_ARGUMENT), e.message)
+            code = GRPC_CODES.get(e.code, grpc.StatusCode.INVALID_ARGUMENT)
+            context.abort(code, self.app.redact(e.message))  # no path of the server's disk
         except Exception as e:  # never let a request kill the server
-            context.abort(grpc.StatusCode.INTERNAL, f"{type(e).__name__}: {e}")
+            echo(f"[serve] gRPC call failed: {type(e).__name__}: {e}\n{traceback.format_exc()}")
+            context.abort(
+                grpc.StatusCode.INTERNAL, f"internal error ({type(e).__name__}); see the server log"
+            )
 
     def Predict(self, request, context):
         def run():

@@ -4,7 +4,7 @@
   the home feed (`home_feed`): a known user from their history, folded with the current
   session; an unknown user from the session, else popularity. Never an error for who asks;
   session item ids not in the catalog are listed in `unknown_session_items`.
-- `/search?q=&user_id=&session_items=&k=&explain=&mmr_lambda=&category=&retriever=`: search
+- `/search?q=&user_id=&session_items=&k=&explain=&mmr_lambda=&category=&retriever=&ranker=`: search
   (`tfrec.shop.search`); `retriever=dense|hybrid` (`shop.retriever`; `tfrec.shop.hybrid`).
 - `/similar?item_id=&weights=semantic:1,behavioural:0.5,attribute:0.2&k=&category=`:
   `similar_items` with each dimension's score and contribution (unnamed dimensions keep the
@@ -33,8 +33,8 @@ hour, position = the ranker's serving position), order them by its `serving_scor
 the rules: MMR (`mmr_lambda` < 1, on the serving scores), `category=`, the cut to `k`. Each
 item then carries `retrieval_score` (the capability's score), `p_click`, `p_purchase`,
 `ranker_score` and `score` (= the serving score, what the order follows), and the response
-names the ranker: `"ranker": {"model": "tfrec_ranker", "version": 1}`. With no ranker served
-the endpoints answer as before with `"ranker": null`.
+names the ranker: `"ranker": {"model": "tfrec_ranker", "version": 1}`. With no ranker served,
+or `ranker=false` in the request, the endpoints answer as before with `"ranker": null`.
 """
 
 from __future__ import annotations
@@ -80,9 +80,10 @@ PARAMS = {
         "explain",
         "mmr_lambda",
         "category",
+        "ranker",
     },
     "search": {"q", "user_id", "session_items", "k", "explain", "mmr_lambda", "category"}
-    | {"retriever"},
+    | {"retriever", "ranker"},
     "similar": {"item_id", "weights", "k", "category"},
     "complementary": {"item_id", "cart", "k", "category"},
     "bundle": {"items", "size"},
@@ -327,7 +328,9 @@ class ProductPipeline:
             )
         version, ctx = self.current()
         ranked = endpoint in RANKED_ENDPOINTS
-        ranker = self.ranker() if ranked else None
+        # ranker=false: retrieval and rules only, to compare with the ranked order
+        use_ranker = ranked and _bool({"ranker": qs.get("ranker", "true")}, "ranker")
+        ranker = self.ranker() if use_ranker else None
         try:
             if ranked:
                 result = getattr(self, endpoint)(ctx, qs, ranker)

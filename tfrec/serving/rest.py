@@ -1,373 +1,337 @@
-"""TF Serving's REST API plus the product endpoints, on the standard library HTTP server.
+"""TF Serving's REST API plus the shop endpoints, as an ASGI app (Starlette), served by uvicorn
+(`tfrec.serving.http_server`).
 
     GET  /v1/models/{name}[/versions/{v}]                model version status
     GET  /v1/models/{name}[/versions/{v}]/metadata       signature defs
     POST /v1/models/{name}[/versions/{v}]:predict        {"signature_name", "instances"|"inputs"}
     GET  /recommend?user_id=&session_items=&session_queries=&k=&explain=&mmr_lambda=&category=
-    GET  /search?q=&user_id=&session_items=&k=&explain=&mmr_lambda=&category=
+    GET  /search?q=&user_id=&session_items=&k=&explain=&mmr_lambda=&category=&retriever=
     GET  /similar?item_id=&weights=&k=&category=   /complementary?item_id=&cart=&k=&category=
     GET  /bundle?items=&size=
     POST /v1/items                                       {"items": [{"item_id", "title", ...}]}
-    GET  /healthz   /metrics (Prometheus text format)
+    GET  /healthz   /metrics (Prometheus text format)   /openapi.json   /ui[/...] (the web UI)
+    GET  /status   /history?user_id=&k=                  what is served (tfrec.serving.status)
 
-Errors are TF Serving's `{"error": "..."}` with a 4xx status; nothing a client sends takes the
-server down.
+Every error is TF Serving's `{"error": "..."}` as JSON, whatever the status: 400 and 404 from
+the models and the shop, 401 (API key), 405 (a known path, another method; `Allow` says which),
+411, 413 (body over `serving.max_body_bytes`), 501 (a method HTTP does not define), 503, and
+500 for a bug (the message names no file; the server log has the traceback). Paths of the
+server's disk are rewritten out of every message (`tfrec.serving.errors`). Starlette was chosen
+over FastAPI: the endpoints validate their parameters themselves with TF Serving's error
+messages (FastAPI's 422 bodies would break that format), and the OpenAPI description is
+written from the same parameter lists (`tfrec.serving.openapi`) without pydantic.
+
+Model and shop work runs in Starlette's thread pool (TensorFlow releases the GIL), the event
+loop only reads bodies and writes answers.
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hmac
+import importlib.util
 import json
 import re
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import parse_qs, urlparse
+import traceback
 
-import numpy as np
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import Response
+from starlette.routing import Route
 
+from tfrec.core.log import echo
+from tfrec.serving.errors import error_json
 from tfrec.serving.json_body import parse_json_body
 from tfrec.serving.models import ServingError, is_version_name
+from tfrec.serving.openapi import openapi_document
 from tfrec.serving.pipeline import to_json
-from tfrec.serving.ports import port_error
+from tfrec.serving.status import VIEWS, serving_view
+from tfrec.serving.tensor_json import format_predict, parse_predict
+
+# the web UI (tfrec.serving.ui, issue 15) is its own package; a build without it answers /ui 404
+if importlib.util.find_spec("tfrec.serving.ui") is not None:
+    from tfrec.serving.ui import ui_response
+else:
+    ui_response = None
 
 MODEL_PATH = re.compile(
     r"^/v1/models/(?P<name>[^/:]+)(?:/versions/(?P<version>[^/:]+))?(?P<rest>/metadata|:predict)?$"
 )
 PRODUCT_PATHS = ("/recommend", "/search", "/similar", "/complementary", "/bundle")
-LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+METRIC_ENDPOINTS = (*PRODUCT_PATHS, "/v1/items", "/healthz", "/metrics", "/openapi.json")
+METRIC_ENDPOINTS += tuple(f"/{v}" for v in VIEWS)  # /status, /history
+# the methods HTTP defines (RFC 9110, and PATCH): any other is a 501, these a 404 or 405
+HTTP_METHODS = frozenset(
+    ("GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "TRACE", "CONNECT")
+)
+JSON = "application/json"
 
 
-class Metrics:
-    """Request counters and latency histograms in Prometheus' text exposition format."""
+def json_response(payload, status: int = 200, headers: dict | None = None) -> Response:
+    """`payload` as TF Serving writes JSON (numpy values as numbers and lists)."""
+    body = payload if isinstance(payload, bytes) else json.dumps(payload, default=to_json).encode()
+    return Response(body, status, headers=headers, media_type=JSON)
 
-    def __init__(self):
-        self._lock = threading.Lock()
-        self.requests: dict[tuple[str, int], int] = {}
-        self.latency: dict[str, list[float]] = {}
 
-    def observe(self, endpoint: str, status: int, seconds: float) -> None:
-        with self._lock:
-            self.requests[(endpoint, status)] = self.requests.get((endpoint, status), 0) + 1
-            h = self.latency.setdefault(endpoint, [0.0] * (len(LATENCY_BUCKETS) + 2))
-            for i, b in enumerate(LATENCY_BUCKETS):
-                if seconds <= b:
-                    h[i] += 1
-            h[-2] += 1  # count
-            h[-1] += seconds  # sum
+class ServingFront:
+    """The outer ASGI layer: 501 for a method HTTP does not define, the API key (every path but
+    `GET /healthz`), and the request metrics by endpoint and status.
 
-    def render(self, manager) -> str:
-        lines = [
-            "# HELP tfrec_requests_total Requests by endpoint and HTTP status.",
-            "# TYPE tfrec_requests_total counter",
-        ]
-        with self._lock:
-            for (endpoint, status), n in sorted(self.requests.items()):
-                lines.append(f'tfrec_requests_total{{endpoint="{endpoint}",code="{status}"}} {n}')
-            lines += [
-                "# HELP tfrec_request_seconds Request latency.",
-                "# TYPE tfrec_request_seconds histogram",
-            ]
-            for endpoint, h in sorted(self.latency.items()):
-                for b, n in zip(LATENCY_BUCKETS, h, strict=False):
-                    lines.append(
-                        f'tfrec_request_seconds_bucket{{endpoint="{endpoint}",le="{b}"}} {n:g}'
-                    )
-                lines.append(
-                    f'tfrec_request_seconds_bucket{{endpoint="{endpoint}",le="+Inf"}} {h[-2]:g}'
+    Args:
+        app: the inner ASGI app (Starlette's middleware stack).
+        serving: the `ServingApp` (its `api_key`, `metrics`, `redact`).
+    """
+
+    def __init__(self, app, serving):
+        self.app = app
+        self.serving = serving
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        t0 = time.perf_counter()
+        path, method = scope["path"], scope["method"]
+        status = [0]
+
+        async def send_status(message):
+            if message["type"] == "http.response.start":
+                status[0] = message["status"]
+            await send(message)
+
+        try:
+            error = self._refuse(method, path, scope)
+            if error is not None:
+                await error(scope, receive, send_status)
+            else:
+                await self.app(scope, receive, send_status)
+        except asyncio.CancelledError:
+            # a graceful stop whose grace ran out: say so (JSON), then let the task end
+            if not status[0]:
+                cut = "the server is stopping and this request ran past its grace period"
+                await json_response(error_json(cut), 503, {"Connection": "close"})(
+                    scope, receive, send_status
                 )
-                lines.append(f'tfrec_request_seconds_count{{endpoint="{endpoint}"}} {h[-2]:g}')
-                lines.append(f'tfrec_request_seconds_sum{{endpoint="{endpoint}"}} {h[-1]:.6f}')
-        lines += [
-            "# HELP tfrec_model_version Served version per model.",
-            "# TYPE tfrec_model_version gauge",
-        ]
-        for name in manager.model_names():
-            lines.append(f'tfrec_model_version{{model="{name}"}} {manager.get(name).version}')
-        lines += [
-            "# HELP tfrec_version_swaps_total Versions swapped in since start.",
-            "# TYPE tfrec_version_swaps_total counter",
-            f"tfrec_version_swaps_total {manager.swaps}",
-            "# HELP tfrec_versions_refused Versions refused (failed to load or warm up).",
-            "# TYPE tfrec_versions_refused gauge",
-            f"tfrec_versions_refused {manager.refused_count()}",
-        ]
-        return "\n".join(lines) + "\n"
+            raise
+        finally:
+            if path.startswith("/v1/models"):
+                endpoint = "/v1/models"
+            elif path == "/ui" or path.startswith("/ui/"):
+                endpoint = "/ui"
+            else:
+                endpoint = path if path in METRIC_ENDPOINTS else "other"
+            self.serving.metrics.observe(endpoint, status[0] or 500, time.perf_counter() - t0)
 
-
-# --------------------------------------------------------------------------------------------
-# JSON <-> tensors, as TF Serving's REST API encodes them
-# --------------------------------------------------------------------------------------------
-
-
-def _decode_b64(value):
-    if isinstance(value, dict):
-        if set(value) == {"b64"} and isinstance(value["b64"], str):
-            try:
-                return base64.b64decode(value["b64"], validate=True)
-            except ValueError:
-                raise ServingError('invalid base64 in a {"b64": ...} value') from None
-        raise ServingError(f"unexpected JSON object in a tensor value: {json.dumps(value)[:80]}")
-    if isinstance(value, list):
-        return [_decode_b64(v) for v in value]
-    return value
-
-
-def json_to_array(name: str, value) -> np.ndarray:
-    value = _decode_b64(value)
-    try:
-        arr = np.array(value)
-    except ValueError:
-        raise ServingError(f"input '{name}' is ragged: every row needs the same length") from None
-    if arr.dtype.kind in "US":
-        arr = arr.astype(object)
-    if arr.dtype == object and any(isinstance(x, (list, dict)) for x in arr.ravel()):
-        raise ServingError(f"input '{name}' is ragged: every row needs the same length")
-    if arr.dtype == object and any(x is None for x in arr.ravel()):
-        raise ServingError(f"input '{name}' holds null")
-    return arr
-
-
-def _json_value(arr: np.ndarray):
-    if arr.dtype == object:
-
-        def dec(x):
-            if isinstance(x, bytes):
-                try:
-                    return x.decode("utf-8")
-                except UnicodeDecodeError:
-                    return {"b64": base64.b64encode(x).decode()}
-            return x
-
-        return np.vectorize(dec, otypes=[object])(arr).tolist() if arr.size else arr.tolist()
-    return arr.tolist()
-
-
-def parse_predict(body: dict, input_names: list[str]) -> tuple[dict, bool]:
-    """(inputs, row_format) from a predict request body."""
-    if not isinstance(body, dict):
-        raise ServingError("request body must be a JSON object")
-    if ("instances" in body) == ("inputs" in body):
-        raise ServingError("JSON Value: request must have exactly one of 'instances' or 'inputs'")
-    if "instances" in body:
-        instances = body["instances"]
-        if not isinstance(instances, list) or not instances:
-            raise ServingError("'instances' must be a non-empty list")
-        if all(isinstance(i, dict) for i in instances):
-            keys = set(instances[0])
-            if any(set(i) != keys for i in instances):
-                raise ServingError("all instances must have the same named inputs")
-            return {k: json_to_array(k, [i[k] for i in instances]) for k in keys}, True
-        if any(isinstance(i, dict) for i in instances):
-            raise ServingError("instances must all be objects or all be values")
-        if len(input_names) != 1:
-            raise ServingError(
-                f"the signature has {len(input_names)} inputs ({', '.join(input_names)}): "
-                "each instance must be an object naming them"
+    def _refuse(self, method: str, path: str, scope) -> Response | None:
+        if method not in HTTP_METHODS:
+            return json_response(
+                error_json(f"method {method} is not implemented; this server answers GET and POST"),
+                501,
             )
-        return {input_names[0]: json_to_array(input_names[0], instances)}, True
-    inputs = body["inputs"]
-    if isinstance(inputs, dict):
-        return {k: json_to_array(k, v) for k, v in inputs.items()}, False
-    if len(input_names) != 1:
-        raise ServingError(
-            f"'inputs' must be an object naming the inputs: {', '.join(input_names)}"
+        key = self.serving.api_key
+        if not key or (path == "/healthz" and method in ("GET", "HEAD")):
+            return None
+        given, auth = "", ""
+        for name, value in scope["headers"]:
+            if name == b"x-api-key":
+                given = value.decode("latin-1")
+            elif name == b"authorization":
+                auth = value.decode("latin-1")
+        if not given and auth.startswith("Bearer "):
+            given = auth[7:]
+        elif not given and auth.startswith("Basic "):  # a browser's login (the web UI)
+            given = basic_password(auth[6:])
+        if hmac.compare_digest(given.encode("latin-1"), key.encode()):
+            return None
+        # WWW-Authenticate: a browser opening /ui asks for the key (any user name, the key as
+        # password) and sends it with the page's API calls
+        return json_response(
+            error_json("missing or wrong API key (header X-API-Key)"),
+            401,
+            {"WWW-Authenticate": 'Basic realm="tfrec", charset="UTF-8"'},
         )
-    return {input_names[0]: json_to_array(input_names[0], inputs)}, False
 
 
-def format_predict(outputs: dict[str, np.ndarray], row_format: bool) -> dict:
-    if not row_format:
-        if len(outputs) == 1:
-            return {"outputs": _json_value(next(iter(outputs.values())))}
-        return {"outputs": {k: _json_value(v) for k, v in outputs.items()}}
-    batch = {v.shape[0] if v.ndim else None for v in outputs.values()}
-    if len(batch) != 1 or None in batch:
-        raise ServingError("outputs do not share a batch size; use the columnar 'inputs' format")
-    (n,) = batch
-    if len(outputs) == 1:
-        return {"predictions": _json_value(next(iter(outputs.values())))}
-    cols = {k: _json_value(v) for k, v in outputs.items()}
-    return {"predictions": [{k: cols[k][i] for k in cols} for i in range(n)]}
-
-
-# --------------------------------------------------------------------------------------------
-# The handler
-# --------------------------------------------------------------------------------------------
-
-
-def make_handler(app):
-    """A request handler class bound to `app` (a `tfrec.serving.server.ServingApp`)."""
-
-    class Handler(BaseHTTPRequestHandler):
-        server_version = "tfrec-serving"
-        protocol_version = "HTTP/1.1"
-        timeout = 30
-        # TCP_NODELAY: headers and body go out in two writes; with Nagle's algorithm the body
-        # waits for the client's delayed ACK (~40 ms per keep-alive request, seen in the bench)
-        disable_nagle_algorithm = True
-
-        def log_message(self, fmt, *args):  # quiet: metrics count requests
-            pass
-
-        def _send(self, status: int, payload, content_type="application/json"):
-            body = (
-                payload
-                if isinstance(payload, bytes)
-                else json.dumps(payload, default=to_json).encode()
-            )
-            self.send_response(status)
-            self.send_header("Content-Type", content_type)
-            self.send_header("Content-Length", str(len(body)))
-            if self.close_connection:
-                self.send_header("Connection", "close")  # the client must not reuse it
-            self.end_headers()
-            self.wfile.write(body)
-
-        def _handle(self, method: str):
-            t0 = time.perf_counter()
-            url = urlparse(self.path)
-            endpoint = "/v1/models" if url.path.startswith("/v1/models") else url.path
-            status = 500
-            self._body_read = False
-            try:
-                status, payload, ctype = self._route(method, url)
-            except ServingError as e:
-                status, payload, ctype = e.status, {"error": e.message}, "application/json"
-            except Exception as e:  # never let a request kill the server
-                status, payload, ctype = (
-                    500,
-                    {"error": f"{type(e).__name__}: {e}"},
-                    "application/json",
-                )
-            if method == "POST" and not self._body_read:
-                # an unread body would be parsed as the next keep-alive request
-                self.close_connection = True
-            try:
-                self._send(status, payload, ctype)
-            finally:
-                if endpoint not in (
-                    *PRODUCT_PATHS,
-                    "/v1/items",
-                    "/healthz",
-                    "/metrics",
-                    "/v1/models",
-                ):
-                    endpoint = "other"
-                app.metrics.observe(endpoint, status, time.perf_counter() - t0)
-
-        def _check_auth(self):
-            key = app.api_key
-            if not key:
-                return
-            given = self.headers.get("X-API-Key") or ""
-            auth = self.headers.get("Authorization") or ""
-            if auth.startswith("Bearer "):
-                given = given or auth[7:]
-            if not hmac.compare_digest(given.encode(), key.encode()):
-                raise ServingError(
-                    "missing or wrong API key (header X-API-Key)", 401, "UNAUTHENTICATED"
-                )
-
-        def _body(self) -> dict:
-            length = self.headers.get("Content-Length")
-            if length is None:
-                raise ServingError("a POST needs a Content-Length header", 411)
-            try:
-                n = int(length)
-            except ValueError:
-                n = -1
-            if n < 0:
-                self.close_connection = True
-                raise ServingError(f"bad Content-Length {length!r}")
-            if n > app.max_body_bytes:
-                self.close_connection = True
-                raise ServingError(
-                    f"request body of {n} bytes exceeds the limit of {app.max_body_bytes}", 413
-                )
-            raw = self.rfile.read(n)
-            self._body_read = True
-            return parse_json_body(raw)
-
-        def _route(self, method: str, url):
-            path = url.path
-            if path == "/healthz" and method == "GET":
-                ok = bool(app.manager.model_names())
-                return (
-                    (200 if ok else 503),
-                    {
-                        "status": "ok" if ok else "no model loaded",
-                        "models": {
-                            n: app.manager.get(n).version for n in app.manager.model_names()
-                        },
-                    },
-                    "application/json",
-                )
-            self._check_auth()
-            if path == "/metrics" and method == "GET":
-                return 200, app.metrics.render(app.manager).encode(), "text/plain; version=0.0.4"
-            if path == "/v1/items":
-                if method != "POST":
-                    raise ServingError("/v1/items needs POST", 405)
-                return 200, app.add_items(self._body()), "application/json"
-            m = MODEL_PATH.match(path)
-            if m:
-                return self._model_api(method, m)
-            if method == "GET" and path in PRODUCT_PATHS:
-                qs = {k: v[-1] for k, v in parse_qs(url.query, keep_blank_values=True).items()}
-                return 200, app.product(path[1:], qs), "application/json"
-            raise ServingError(f"Malformed request: {method} {path}", 404, "NOT_FOUND")
-
-        def _model_api(self, method: str, m):
-            name, version, rest = m.group("name"), m.group("version"), m.group("rest")
-            if version is not None:
-                if not is_version_name(version):
-                    raise ServingError(f"Malformed version: {version!r}")
-                version = int(version)
-            if rest == ":predict":
-                if method != "POST":
-                    raise ServingError("predict needs POST", 405)
-                body = self._body()
-                model = app.manager.get(name, version)
-                sig_name = body.get("signature_name", "") if isinstance(body, dict) else ""
-                _, sig = model.signature(sig_name)
-                inputs, rows = parse_predict(body, list(sig.inputs))
-                app.check_batch(inputs)
-                return 200, format_predict(model.run(sig_name, inputs), rows), "application/json"
-            if method != "GET":
-                raise ServingError(f"{method} is not supported here", 405)
-            if rest == "/metadata":
-                return 200, app.metadata_json(name, version), "application/json"
-            status = app.manager.status(name)
-            if version is not None:
-                status = [s for s in status if s["version"] == str(version)]
-                if not status:
-                    raise ServingError(
-                        f"Could not find version {version} of model {name}", 404, "NOT_FOUND"
-                    )
-            return 200, {"model_version_status": status}, "application/json"
-
-        def do_GET(self):
-            self._handle("GET")
-
-        def do_POST(self):
-            self._handle("POST")
-
-    return Handler
-
-
-class _Server(ThreadingHTTPServer):
-    # the listen backlog: socketserver's default of 5 drops the SYNs of clients that connect
-    # together (32 at once in the bench) and they retry after 1 s (p95 was 1.2 s)
-    request_queue_size = 128
-    daemon_threads = True
-
-
-def make_http_server(app, host: str, port: int) -> ThreadingHTTPServer:
-    """The REST server, bound (not yet serving); a port in use raises `PortUnavailableError`
-    naming it."""
+def basic_password(credentials: str) -> str:
+    """The password of HTTP Basic credentials (`base64(user:password)`); "" when malformed."""
     try:
-        return _Server((host, port), make_handler(app))
-    except OSError as e:
-        raise port_error("REST", host, port, e) from None
+        return base64.b64decode(credentials, validate=True).decode().partition(":")[2]
+    except ValueError:  # bad base64 or UTF-8
+        return ""
+
+
+def make_rest_app(serving) -> Starlette:
+    """The REST API of a `ServingApp` as an ASGI app.
+
+    Args:
+        serving: the `ServingApp` (manager, pipeline, metrics, config, api_key, redact).
+
+    Returns:
+        the ASGI app (Starlette behind `ServingFront`).
+
+    Example:
+        >>> app = ServingApp("runs/quickstart", port=0, grpc_port=None)  # doctest: +SKIP
+        >>> asgi = make_rest_app(app)  # doctest: +SKIP
+    """
+    redact = serving.redact
+    document = json.dumps(openapi_document(serving.config)).encode()
+
+    def error(status: int, message: str, headers: dict | None = None) -> Response:
+        return json_response(error_json(message, redact), status, headers)
+
+    def endpoint(fn):
+        """An endpoint whose errors are JSON: a `ServingError` its status, anything else 500."""
+
+        async def wrapped(request: Request) -> Response:
+            try:
+                return await fn(request)
+            except ServingError as e:
+                close = {"Connection": "close"} if e.status in (411, 413) else None
+                return error(e.status, e.message, close)
+            except ClientDisconnect:  # the client left (or was cut off): nobody reads this
+                return error(400, "the client disconnected before the request was complete")
+            except Exception as e:  # never let a request kill the server
+                echo(
+                    f"[serve] {request.method} {request.scope['path']} failed: "
+                    f"{type(e).__name__}: {e}\n{traceback.format_exc()}"
+                )
+                return error(500, f"internal error ({type(e).__name__}); see the server log")
+
+        return wrapped
+
+    async def read_json(request: Request):
+        """The body, parsed in the thread pool; over `max_body_bytes`: 413 before reading."""
+        limit = serving.max_body_bytes
+        length = request.headers.get("content-length")
+        if length is None and "chunked" not in request.headers.get("transfer-encoding", ""):
+            raise ServingError("a POST needs a Content-Length header", 411)
+        if length is not None and int(length) > limit:  # h11 checked it is a number
+            raise ServingError(
+                f"request body of {int(length)} bytes exceeds the limit of {limit}", 413
+            )
+        chunks, size = [], 0
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise ServingError(f"request body exceeds the limit of {limit} bytes", 413)
+            chunks.append(chunk)
+        return await run_in_threadpool(parse_json_body, b"".join(chunks))
+
+    @endpoint
+    async def healthz(request: Request) -> Response:
+        names = serving.manager.model_names()
+        models = {n: serving.manager.get(n).version for n in names}
+        ok = bool(names)
+        return json_response(
+            {"status": "ok" if ok else "no model loaded", "models": models}, 200 if ok else 503
+        )
+
+    @endpoint
+    async def metrics(request: Request) -> Response:
+        text = serving.metrics.render(serving.manager)
+        return Response(text, media_type="text/plain; version=0.0.4")
+
+    @endpoint
+    async def openapi(request: Request) -> Response:
+        return json_response(document)
+
+    @endpoint
+    async def add_items(request: Request) -> Response:
+        body = await read_json(request)
+        return json_response(await run_in_threadpool(serving.add_items, body))
+
+    @endpoint
+    async def product(request: Request) -> Response:
+        qs = dict(request.query_params)  # a repeated parameter: its last value
+        name = request.scope["path"][1:]
+        return json_response(await run_in_threadpool(serving.product, name, qs))
+
+    @endpoint
+    async def view(request: Request) -> Response:
+        qs = dict(request.query_params)
+        name = request.scope["path"][1:]
+        return json_response(await run_in_threadpool(serving_view, serving, name, qs))
+
+    @endpoint
+    async def models(request: Request) -> Response:
+        method, path = request.method, request.scope["path"]
+        m = MODEL_PATH.match(path)
+        if not m:
+            raise ServingError(f"Malformed request: {method} {path}", 404, "NOT_FOUND")
+        name, version, rest = m.group("name"), m.group("version"), m.group("rest")
+        if version is not None:
+            if not is_version_name(version):
+                raise ServingError(f"Malformed version: {version!r}")
+            version = int(version)
+        if rest == ":predict":
+            if method != "POST":
+                raise ServingError("predict needs POST", 405)
+            body = await read_json(request)
+            return json_response(await run_in_threadpool(predict, name, version, body))
+        if method not in ("GET", "HEAD"):
+            raise ServingError(f"{method} is not supported here", 405)
+        if rest == "/metadata":
+            return json_response(await run_in_threadpool(serving.metadata_json, name, version))
+        return json_response({"model_version_status": model_status(name, version)})
+
+    def predict(name: str, version: int | None, body) -> dict:
+        model = serving.manager.get(name, version)
+        sig_name = body.get("signature_name", "") if isinstance(body, dict) else ""
+        _, sig = model.signature(sig_name)
+        inputs, rows = parse_predict(body, list(sig.inputs))
+        serving.check_batch(inputs)
+        return format_predict(model.run(sig_name, inputs), rows)
+
+    def model_status(name: str, version: int | None) -> list[dict]:
+        status = serving.manager.status(name)
+        if version is not None:
+            status = [s for s in status if s["version"] == str(version)]
+            if not status:
+                raise ServingError(
+                    f"Could not find version {version} of model {name}", 404, "NOT_FOUND"
+                )
+        for s in status:  # a refused version's load error names its directory
+            s["status"]["error_message"] = redact(s["status"]["error_message"])
+        return status
+
+    @endpoint
+    async def ui(request: Request) -> Response:
+        if ui_response is None:
+            raise ServingError("the web UI is not part of this build", 404, "NOT_FOUND")
+        status, body, content_type = await run_in_threadpool(ui_response, request.scope["path"])
+        return Response(body, status, media_type=content_type)
+
+    async def http_error(request: Request, exc: HTTPException) -> Response:
+        """Starlette's own 404 (no route) and 405 (a route, another method) as JSON."""
+        method, path = request.method, request.scope["path"]
+        if exc.status_code == 404:
+            return error(404, f"Malformed request: {method} {path}")
+        if exc.status_code == 405:
+            allow = (exc.headers or {}).get("Allow", "")
+            return error(405, f"{method} is not allowed on {path}; use {allow}", exc.headers)
+        return error(exc.status_code, str(exc.detail), exc.headers)
+
+    async def internal_error(request: Request, exc: Exception) -> Response:
+        echo(f"[serve] {request.method} {request.scope['path']}: {type(exc).__name__}: {exc}")
+        return error(500, f"internal error ({type(exc).__name__}); see the server log")
+
+    routes = [
+        Route("/healthz", healthz, methods=["GET"]),
+        Route("/metrics", metrics, methods=["GET"]),
+        Route("/openapi.json", openapi, methods=["GET"]),
+        Route("/v1/items", add_items, methods=["POST"]),
+        *(Route(p, product, methods=["GET"]) for p in PRODUCT_PATHS),
+        *(Route(f"/{v}", view, methods=["GET"]) for v in VIEWS),  # /status, /history
+        Route("/v1/models/{rest:path}", models, methods=["GET", "POST"]),
+        Route("/ui", ui, methods=["GET"]),
+        Route("/ui/{rest:path}", ui, methods=["GET"]),
+    ]
+    app = Starlette(
+        routes=routes,
+        exception_handlers={HTTPException: http_error, Exception: internal_error},
+    )
+    app.router.redirect_slashes = False  # `/search/` is not `/search`: a 404, as TF Serving
+    return ServingFront(app, serving)

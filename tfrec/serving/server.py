@@ -4,7 +4,12 @@ tfrec.serving.pipeline); new versions are swapped in while serving (see tfrec.se
 
 Start-up binds both ports first (a port in use fails at once, `tfrec.serving.ports`), then, with
 an API key (live adds enabled), takes the live-item journal's lock and replays the journal
-(`tfrec.serving.live_items`), then loads the models.
+(`tfrec.serving.live_items`), then loads the models, then serves: REST on uvicorn
+(`tfrec.serving.http_server`, the app in `tfrec.serving.rest`), gRPC on grpcio.
+
+`tfrec serve` stops gracefully on SIGTERM (and Ctrl-C): both ports stop accepting, requests in
+flight get `serving.graceful_stop_seconds` to finish, then the process exits 0; a second signal
+ends it at once.
 
     from tfrec.serving.server import ServingApp
     app = ServingApp("runs/quickstart", port=0, grpc_port=0).start()   # ports 0: any free port
@@ -13,6 +18,7 @@ an API key (live adds enabled), takes the live-item journal's lock and replays t
 
 from __future__ import annotations
 
+import signal
 import threading
 from pathlib import Path
 
@@ -21,10 +27,13 @@ import numpy as np
 from tfrec.config import Config, load_config
 from tfrec.core.log import echo
 from tfrec.core.rundir import RunDir
+from tfrec.serving.errors import PathRedactor
+from tfrec.serving.http_server import RestServer
 from tfrec.serving.live_items import LiveItemJournal
+from tfrec.serving.metrics import Metrics
 from tfrec.serving.models import ModelManager, ServingError
 from tfrec.serving.pipeline import ProductPipeline
-from tfrec.serving.rest import Metrics, make_http_server
+from tfrec.serving.rest import make_rest_app
 
 
 class ServingApp:
@@ -65,6 +74,7 @@ class ServingApp:
                 f"{export} does not exist: export first (`tfrec export CONFIG`)"
             )
         self.metrics = Metrics()
+        self.redact = PathRedactor(self.run_dir)  # no on-disk path in what a client reads
         self.manager = ModelManager(export, config.poll_seconds)
         self.pipeline = None
         self.journal = None
@@ -116,8 +126,14 @@ class ServingApp:
 
         try:
             # the ports first: one in use fails now, not after the models load
-            self._http = make_http_server(self, self.host, self.port)
-            self.port = self._http.server_address[1]
+            self._http = RestServer(
+                make_rest_app(self),
+                self.host,
+                self.port,
+                self.config,
+                observe=lambda status: self.metrics.observe("other", status, 0.0),
+            )
+            self.port = self._http.port
             if self.grpc_port is not None:
                 self._grpc, self.grpc_port = make_grpc_server(self, self.host, self.grpc_port)
             # with an API key this server writes the live-item journal: it alone may
@@ -139,10 +155,10 @@ class ServingApp:
             self.manager.start()
             if not self.manager.model_names():
                 raise RuntimeError(f"no loadable model version under {self.manager.export_dir}")
+            self._http.start()
         except BaseException:
             self.stop()
             raise
-        threading.Thread(target=self._http.serve_forever, name="rest", daemon=True).start()
         self._serving = True
         if self._grpc is not None:
             self._grpc.start()
@@ -153,17 +169,30 @@ class ServingApp:
         )
         return self
 
-    def stop(self) -> None:
+    def stop(self, grace: float | None = None) -> None:
+        """Stop serving: both ports stop accepting, requests in flight get `grace` seconds
+        (default `serving.graceful_stop_seconds`) to finish, then the models and the journal
+        are released.
+
+        Args:
+            grace: seconds for requests in flight; None: the config's.
+        """
+        grace = self.config.graceful_stop_seconds if grace is None else grace
         self.manager.stop()
+        grpc_done = None
         if self._http is not None:
-            if self._serving:
-                self._http.shutdown()
-            self._http.server_close()
+            self._http.begin_stop(grace)  # REST and gRPC drain side by side
         if self._grpc is not None:
-            self._grpc.stop(grace=1 if self._serving else None).wait()
+            grpc_done = self._grpc.stop(grace=grace if self._serving else None)
+        if self._http is not None:
+            self._http.join(grace)
+        if grpc_done is not None:
+            grpc_done.wait(grace + 5)
+        self._http = self._grpc = None
         self._serving = False
         if self.journal is not None:
             self.journal.close()
+            self.journal = None
 
 
 def _run_config(run_dir: Path):
@@ -176,9 +205,21 @@ def _run_config(run_dir: Path):
 
 
 def serve(run_dir, host=None, port=None, grpc_port=None, api_key=None) -> None:
-    """Run the server until interrupted (Ctrl-C). Address, ports and key not given here come
-    from the run's config.yaml `serving` section (defaults 127.0.0.1, 8501, 8500, no key)."""
+    """Run the server until SIGTERM or Ctrl-C, then stop gracefully (`ServingApp.stop`).
+    Address, ports and key not given here come from the run's config.yaml `serving` section
+    (defaults 127.0.0.1, 8501, 8500, no key)."""
     conf = _run_config(Path(run_dir)).serving
+    stop = threading.Event()
+
+    def on_signal(signum, frame):
+        echo(
+            f"[serve] {signal.Signals(signum).name}: stopping (requests in flight get "
+            f"{app.config.graceful_stop_seconds:g} s; signal again to stop at once)"
+        )
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, signal.SIG_DFL)
+        stop.set()
+
     app = ServingApp(
         run_dir,
         host if host is not None else conf.host,
@@ -186,9 +227,10 @@ def serve(run_dir, host=None, port=None, grpc_port=None, api_key=None) -> None:
         grpc_port if grpc_port is not None else conf.grpc_port,
         api_key if api_key is not None else conf.api_key,
     ).start()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, on_signal)
     try:
-        threading.Event().wait()
-    except KeyboardInterrupt:
-        pass
+        stop.wait()
     finally:
         app.stop()
+    echo("[serve] stopped")

@@ -73,3 +73,6 @@ def run_stages(cfg: Config, stages: list[str] | None = None) -> None:
             pages = link_report_pages(run.report)
             if pages:
                 echo(f"report: {pages[0]} ({', '.join(p.name for p in pages)})")
+        if run.export.is_dir():  # the last line: how to try what was exported
+            host = {"0.0.0.0": "127.0.0.1", "::": "[::1]"}.get(cfg.serving.host, cfg.serving.host)
+            echo(f"try it: tfrec serve {run.root}, then open http://{host}:{cfg.serving.port}/ui/")
