@@ -119,6 +119,17 @@ def cmd_train(args) -> int:
     from tfrec.stages import run_stages  # deferred: TensorFlow loads only for the stages
 
     cfg = _config(args)
+    if args.cold_boost_only:
+        if args.stage != "retrieval":
+            print("--cold-boost-only goes with `tfrec train retrieval`", file=sys.stderr)
+            return 2
+        from tfrec.stages.artifacts import RunArtifacts  # deferred: as above
+        from tfrec.stages.retrieval import rechoose_cold_boost  # deferred: as above
+
+        run = RunDir(cfg.run_path)
+        with RunLock(run.writer_lock):  # one writer per run directory
+            rechoose_cold_boost(RunArtifacts(cfg, run))
+        return 0
     run_stages(cfg, [args.stage])
     return 0
 
@@ -245,6 +256,12 @@ def build_parser() -> argparse.ArgumentParser:
     sp = sub.add_parser("train", help="train one model stage (resumes a killed run)")
     sp.add_argument("stage", choices=["retrieval", "ranking"])
     with_config(sp)
+    sp.add_argument(
+        "--cold-boost-only",
+        action="store_true",
+        help="retrieval: choose the trained model's cold boost on validation again (or set "
+        "it: --set retrieval.cold_boost=X) without training",
+    )
     sp.set_defaults(func=cmd_train)
 
     sp = sub.add_parser("evaluate", help="evaluate a trained run against its baselines")
