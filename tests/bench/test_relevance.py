@@ -129,6 +129,18 @@ def test_config_changes_name_the_keys() -> None:
     ]
 
 
+def test_a_key_added_since_at_its_default_is_no_change() -> None:
+    old = rel.fingerprint_values(Config())
+    del old["text"]["layer_cache"]  # a run recorded before the key existed
+    new = rel.fingerprint_values(Config())
+    defaults = rel.fingerprint_values(Config())
+    assert rel.config_changes(old, new, defaults=defaults) == []
+    cfg = Config()
+    cfg.text.layer_cache = False  # not the default: the old run did not run that way
+    changed = rel.config_changes(old, rel.fingerprint_values(cfg), defaults=defaults)
+    assert changed == ["text.layer_cache: <absent> -> False"]
+
+
 def test_dataset_selection_and_the_section_is_opt_in() -> None:
     assert rel.selected_datasets(None) == list(rel.RELEVANCE_DATASETS)
     assert rel.selected_datasets("hard_search,demo") == ["hard_search", "demo"]

@@ -161,15 +161,30 @@ def _flat(values: object, prefix: str = "") -> dict[str, object]:
     return out
 
 
-def config_changes(old: dict, new: dict, limit: int = 5) -> list[str]:
-    """`key: old -> new` for the dotted keys whose values differ (at most `limit`).
+def _default_values() -> dict:
+    """The fingerprinted sections of a default config (what a key added later defaults to)."""
+    return fingerprint_values(Config())
+
+
+def config_changes(old: dict, new: dict, limit: int = 5, defaults: dict | None = None) -> list[str]:
+    """`key: old -> new` for the dotted keys whose values differ (at most `limit`). With
+    `defaults`, a key absent from `old` (added to the config since) whose new value is its
+    default is not a change: the old run ran as that default does.
 
     Example:
         >>> config_changes({"retrieval": {"epochs": 3}}, {"retrieval": {"epochs": 5}})
         ['retrieval.epochs: 3 -> 5']
+        >>> config_changes({}, {"text": {"layer_cache": True}}, defaults={"text": {"layer_cache": True}})
+        []
     """
     a, b = _flat(old), _flat(new)
-    keys = sorted(k for k in set(a) | set(b) if a.get(k, "<absent>") != b.get(k, "<absent>"))
+    base = _flat(defaults) if defaults is not None else {}
+    keys = sorted(
+        k
+        for k in set(a) | set(b)
+        if a.get(k, "<absent>") != b.get(k, "<absent>")
+        and not (k not in a and k in base and base[k] == b.get(k))
+    )
     return [f"{k}: {a.get(k, '<absent>')} -> {b.get(k, '<absent>')}" for k in keys[:limit]]
 
 
@@ -194,7 +209,11 @@ def _reusable(name: str, cfg: Config, run: RunDir) -> dict | None:
     if "retrieval" not in metrics:
         return None
     if record.get("config_sha256") != config_fingerprint(cfg):
-        changes = config_changes(record.get("config") or {}, fingerprint_values(cfg))
+        changes = config_changes(
+            record.get("config") or {}, fingerprint_values(cfg), defaults=_default_values()
+        )
+        if not changes:  # only keys added since, at their defaults: the same run
+            return record
         echo(
             f"[bench] relevance: {name}: the config changed since {run.metrics} was written "
             f"({'; '.join(changes) or 'unknown change'}): running it again"
