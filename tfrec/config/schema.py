@@ -259,14 +259,26 @@ class RetrievalConfig:
 
 @dataclass
 class TrainingConfig:
-    strategy: Literal["default", "mirrored", "multi_worker", "tpu"] = "default"
+    strategy: Literal["default", "mirrored", "multi_worker", "tpu", "parameter_server"] = "default"
     tpu_address: Optional[str] = None
+    # parameter_server: variables of at least this many bytes (large id embedding tables) are
+    # split into shards this large or more, at most one per parameter server; others stay whole
+    shard_min_bytes: int = param(256 << 10, ge=1)
     steps_per_execution: int = param(1, ge=1)
+    # compile each train step with XLA, as a TPU does; with it (as with tpu) every shape is
+    # static (`static_shapes`): a CPU or GPU run checks the graph a TPU gets
+    jit_compile: bool = False
     mixed_precision: bool = False
     seed: int = 42
     # Keras fit verbosity: 1 = progress bar, 2 = one line per epoch, 0 = silent; unset: a
     # progress bar on a terminal, one line per epoch in logs (CI, nohup, files)
     verbose: Optional[int] = param(None, ge=0, le=2)
+
+    @property
+    def static_shapes(self) -> bool:
+        """Static shapes for a TPU or XLA: text padded to `text.max_length`, `drop_remainder`
+        batches, no ragged layer cache, no strings on the device."""
+        return self.strategy == "tpu" or self.jit_compile
 
     @property
     def fit_verbose(self) -> int:

@@ -98,7 +98,14 @@ def retrieval_dataset(
         def tokenize(batch):
             batch = dict(batch)
             tokens = tokenizer(batch.pop("query"))
-            batch.update({f"query_{key}": value for key, value in tokens.items()})
+            # the batch's static size (dropped remainder) stays known, as a TPU needs
+            rows = batch["item_idx"].shape[0]
+            batch.update(
+                {
+                    f"query_{key}": tf.ensure_shape(value, [rows, value.shape[1]])
+                    for key, value in tokens.items()
+                }
+            )
             return batch
 
         ds = ds.map(tokenize, num_parallel_calls=tf.data.AUTOTUNE)

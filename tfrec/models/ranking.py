@@ -240,15 +240,17 @@ class RankingModel(tfrs.Model):
         self.pgc_logit = (
             keras.layers.Dense(1, name="purchase_given_click_logit") if purchase_head else None
         )
+        # summed here and averaged in `compute_loss`: under a tf.distribute strategy Keras takes
+        # no loss it would average itself outside `compile` (SUM_OVER_BATCH_SIZE)
         bce = keras.losses.BinaryCrossentropy
         self.click_task = tfrs.tasks.Ranking(
-            loss=bce(reduction=keras.losses.Reduction.SUM_OVER_BATCH_SIZE),
+            loss=bce(reduction=keras.losses.Reduction.SUM),
             metrics=[keras.metrics.AUC(name="click_auc")],
             name="click_task",
         )
         self.purchase_task = (
             tfrs.tasks.Ranking(
-                loss=bce(reduction=keras.losses.Reduction.SUM_OVER_BATCH_SIZE),
+                loss=bce(reduction=keras.losses.Reduction.SUM),
                 metrics=[keras.metrics.AUC(name="purchase_given_click_auc")],
                 name="purchase_task",
             )
@@ -378,8 +380,13 @@ class RankingModel(tfrs.Model):
             raise ValueError("ranking training examples need `position` (the rank shown at)")
         out = self(features, training=training)
         click = tf.cast(tf.reshape(labels["click"], [-1, 1]), tf.float32)
-        loss = self.click_loss_weight * self.click_task(
-            labels=click, predictions=tf.reshape(out["click"], [-1, 1]), training=training
+        batch = tf.cast(tf.shape(click)[0], tf.float32)
+        loss = (
+            self.click_loss_weight
+            * self.click_task(
+                labels=click, predictions=tf.reshape(out["click"], [-1, 1]), training=training
+            )
+            / batch
         )
         if self.purchase_task is not None:
             purchase = tf.cast(tf.reshape(labels["purchase"], [-1, 1]), tf.float32)
@@ -390,16 +397,17 @@ class RankingModel(tfrs.Model):
                 sample_weight=tf.reshape(click, [-1]),
                 training=training,
             )
-            batch = tf.cast(tf.shape(click)[0], tf.float32)
-            loss += (
-                self.purchase_loss_weight * pgc_loss * batch / tf.maximum(tf.reduce_sum(click), 1.0)
-            )
-        return loss
+            loss += self.purchase_loss_weight * pgc_loss / tf.maximum(tf.reduce_sum(click), 1.0)
+        # the replicas' gradients are summed: each contributes its share of the mean
+        return loss / tf.distribute.get_strategy().num_replicas_in_sync
 
-    def compile_default(self, steps_per_execution: int = 1) -> None:
+    def compile_default(self, steps_per_execution: int = 1, jit_compile: bool = False) -> None:
+        """Compile with Adam at the model's learning rate; `jit_compile` compiles each train
+        step with XLA (`training.jit_compile`)."""
         self.compile(
             optimizer=keras.optimizers.Adam(learning_rate=self.learning_rate),
             steps_per_execution=steps_per_execution,
+            jit_compile=jit_compile or None,
         )
 
     def get_config(self) -> dict:

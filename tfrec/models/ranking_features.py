@@ -221,7 +221,14 @@ class RankingFeatureBuilder:
         return pd.Series(np.nan, index=frame.index, dtype="object")
 
 
-def make_dataset(feats: dict, labels: dict, batch_size: int, shuffle: bool, seed: int):
+def make_dataset(
+    feats: dict,
+    labels: dict,
+    batch_size: int,
+    shuffle: bool,
+    seed: int,
+    drop_remainder: bool = False,
+):
     """Feature and label arrays as a batched, prefetched `tf.data.Dataset` of (features, labels).
 
     Args:
@@ -230,6 +237,8 @@ def make_dataset(feats: dict, labels: dict, batch_size: int, shuffle: bool, seed
         batch_size: int. Rows per batch.
         shuffle: bool. Reshuffle every epoch (training) or keep the order (validation).
         seed: int. Shuffle seed.
+        drop_remainder: bool. Drop the last partial batch, so every batch has the static shape
+            a TPU or XLA needs (`training.static_shapes`). Defaults to False.
 
     Example:
         >>> ds = make_dataset({"hour": np.arange(4)}, {"click": np.ones(4)}, 2, False, 0)
@@ -241,4 +250,4 @@ def make_dataset(feats: dict, labels: dict, batch_size: int, shuffle: bool, seed
         ds = ds.shuffle(
             min(len(labels["click"]), 200_000), seed=seed, reshuffle_each_iteration=True
         )
-    return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+    return ds.batch(batch_size, drop_remainder=drop_remainder).prefetch(tf.data.AUTOTUNE)

@@ -440,5 +440,6 @@ def build_retrieval_model(
     model.compile(
         optimizer=optimizers[r.optimizer](learning_rate=r.learning_rate),
         steps_per_execution=cfg.training.steps_per_execution,
+        jit_compile=cfg.training.jit_compile or None,
     )
     return model

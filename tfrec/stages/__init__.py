@@ -8,6 +8,8 @@ stage runs alone, e.g. `tfrec run CONFIG --stages evaluate`).
 
 from __future__ import annotations
 
+import contextlib
+import os
 import time
 from collections.abc import Callable
 
@@ -61,7 +63,10 @@ def run_stages(cfg: Config, stages: list[str] | None = None) -> None:
         )
     run.root.mkdir(parents=True, exist_ok=True)
     # one writer per run directory: a second `tfrec run` / `train` / `export` on it is refused
-    with RunLock(run.writer_lock):
+    # a distributed Keras Tuner search: the chief holds the lock; its workers
+    # (KERASTUNER_TUNER_ID other than "chief") write their own trials under it
+    tuner_worker = stages == ["tune"] and os.environ.get("KERASTUNER_TUNER_ID", "chief") != "chief"
+    with contextlib.nullcontext() if tuner_worker else RunLock(run.writer_lock):
         save_config(cfg, run.config)
         art = RunArtifacts(cfg, run)
         echo(f"tfrec run {cfg.name}: stages {', '.join(stages)} -> {run.root}")

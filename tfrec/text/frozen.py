@@ -30,8 +30,8 @@ def make_text_encoder(cfg: Config, mode: str | None = None, name: str = "text_en
         pooling=t.pooling,
         mode=mode or t.mode,
         trainable_layers=t.trainable_layers,
-        # a TPU compiles one shape: keep batches padded to max_length there
-        trim_padding=cfg.training.strategy != "tpu",
+        # a TPU (and XLA) compiles one shape: keep batches padded to max_length there
+        trim_padding=not cfg.training.static_shapes,
         name=name,
     )
 

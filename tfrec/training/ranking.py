@@ -24,7 +24,7 @@ from pathlib import Path
 import pandas as pd
 
 from tfrec.config import Config
-from tfrec.core.distribute import get_strategy
+from tfrec.core.distribute import check_static_inputs, get_strategy
 from tfrec.core.log import echo
 from tfrec.core.rundir import RunDir
 from tfrec.data.prepared import PreparedData, read_clean_table
@@ -243,7 +243,15 @@ def train_ranking(
         f"deep {r.deep_layers}, {r.structure}; strategy {cfg.training.strategy} "
         f"({strategy.num_replicas_in_sync} replica(s)), batch {r.batch_size}, epochs {r.epochs}"
     )
-    train_ds = make_dataset(*inputs["train"], r.batch_size, True, cfg.training.seed)
+    train_ds = make_dataset(
+        *inputs["train"],
+        r.batch_size,
+        True,
+        cfg.training.seed,
+        drop_remainder=cfg.training.static_shapes,
+    )
+    if cfg.training.static_shapes:
+        check_static_inputs(train_ds, "ranking training batches")
     val_ds = make_dataset(*inputs["val"], 4096, False, cfg.training.seed)
     base_config = ranking_model_config(
         cfg, data, prepared["extras"], purchase_head, inputs["train"][0]
@@ -266,7 +274,7 @@ def train_ranking(
         t1 = time.time()
         with strategy.scope():
             model = RankingModel.from_config(config)
-            model.compile_default(cfg.training.steps_per_execution)
+            model.compile_default(cfg.training.steps_per_execution, cfg.training.jit_compile)
         history = fit_ranker(model, train_ds, val_ds, work, cfg, strategy)
         save_ranking_model(model, saved, prepared["extras"])
         best = max(history.get(VAL_METRIC, [0.0]))

@@ -23,7 +23,7 @@ import tensorflow as tf
 import tf_keras as keras
 
 from tfrec.config import Config
-from tfrec.core.distribute import get_strategy
+from tfrec.core.distribute import check_static_inputs, get_strategy
 from tfrec.core.log import echo
 from tfrec.core.rundir import RunDir
 from tfrec.data.datasets import retrieval_dataset
@@ -54,9 +54,9 @@ def build_model_for_run(cfg: Config, data: PreparedData, strategy=None) -> Retri
 
 def uses_layer_cache(cfg: Config) -> bool:
     """Whether training runs the frozen bottom once (`text.layer_cache` in `top_k_layers` mode;
-    not on a TPU, which takes no ragged tables)."""
+    not with static shapes (a TPU, XLA), which take no ragged tables)."""
     t = cfg.text
-    return t.mode == "top_k_layers" and t.layer_cache and cfg.training.strategy != "tpu"
+    return t.mode == "top_k_layers" and t.layer_cache and not cfg.training.static_shapes
 
 
 def attach_layer_caches(cfg: Config, model: RetrievalModel, data: PreparedData) -> None:
@@ -122,6 +122,8 @@ def train_retrieval(
         # a trained BERT reads token ids made on the host, so no strings reach the device
         tokenizer=model.text_encoder.tokenizer if cfg.text.mode != "frozen" else None,
     )
+    if cfg.training.static_shapes:
+        check_static_inputs(train, "retrieval training batches")
     with strategy.scope():
         if uses_layer_cache(cfg):
             attach_layer_caches(cfg, model, data)

@@ -63,13 +63,19 @@ class RankingHyperModel(ConfigHyperModel):
         config = ranking_model_config(cfg, self.data, p["extras"], p["purchase_head"])
         with self.strategy.scope():
             model = RankingModel.from_config(config)
-            model.compile_default(cfg.training.steps_per_execution)
+            model.compile_default(cfg.training.steps_per_execution, cfg.training.jit_compile)
         return model
 
     def datasets(self, cfg: Config) -> tuple[tf.data.Dataset, tf.data.Dataset]:
         inputs = self.prepared["inputs"]
         seed = cfg.training.seed
-        train = make_dataset(*inputs["train"], cfg.ranking.batch_size, True, seed)
+        train = make_dataset(
+            *inputs["train"],
+            cfg.ranking.batch_size,
+            True,
+            seed,
+            drop_remainder=cfg.training.static_shapes,
+        )
         return train, make_dataset(*inputs["val"], 4096, False, seed)
 
     def warm_start(self, model, cfg: Config, weights: str) -> None:
