@@ -197,6 +197,49 @@ def test_search_retriever_hybrid_against_dense(app, monkeypatch):
     assert get(app, "search", q="item number 4", k=5)[1]["items"] == hybrid["items"]
 
 
+def test_index_candidates_on_the_served_version_equal_the_whole_catalog(app):
+    """From `index.brute_force_below` indexed items on (0 here), /search and /recommend take
+    the served index's top candidates (its `neighbors` signature) and re-score only those; the
+    tiny run's index is exact, so the results equal the whole-catalog matmul's."""
+    from tfrec.serving.shop_context import ServedIndexSearch, add_rows, build_context
+    from tfrec.shop.retrieve import dense_scores
+
+    p = app.pipeline
+    version, exact_ctx = p.current()
+    ctx = build_context(
+        version, p.data, p.text_table, p.items, p._added_rows(), p.text_embedder, exact_below=0
+    )
+    assert isinstance(ctx.candidate_search, ServedIndexSearch)
+    assert exact_ctx.candidate_search is None  # 60 items < brute_force_below: the matmul
+    asked, served = [], ctx.candidate_search
+    ctx.candidate_search = lambda emb, n: asked.append(n) or served(emb, n)
+    user = next(iter(ctx.user_histories))
+
+    def same(got, want):
+        assert [x["item_id"] for x in got["items"]] == [x["item_id"] for x in want["items"]]
+        np.testing.assert_allclose(
+            [x["score"] for x in got["items"]], [x["score"] for x in want["items"]], atol=2e-5
+        )
+
+    for q in ("mug", "red shoes", "tent lamp"):
+        same(search(ctx, q, user, k=5, index_candidates=20), search(exact_ctx, q, user, k=5))
+        hybrid = {"retriever": "hybrid", "hybrid_depth": 30}
+        same(
+            search(ctx, q, k=5, index_candidates=20, **hybrid), search(exact_ctx, q, k=5, **hybrid)
+        )
+    same(
+        home_feed(ctx, user, ["i1"], k=5, index_candidates=20),
+        home_feed(exact_ctx, user, ["i1"], k=5),
+    )
+    assert 20 in asked and 30 in asked and max(asked) < ctx.num_items - 1
+    # a live add is not in the version's index: scored exactly all the same
+    rows = pd.DataFrame([{**NEW, "item_id": "n5", "description": ""}])
+    live = add_rows(ctx, version, p.data.catalog, p.users, rows, p.text_embedder)
+    row = live.item_index("n5")
+    assert live.unindexed_rows.tolist() == [row] and ctx.unindexed_rows.tolist() == []
+    assert np.isfinite(dense_scores(live, live.item_embeddings[1], 3)[row])
+
+
 def test_category_filter(app):
     _, body = get(app, "recommend", user_id="nobody", category="E > F", k=5)
     assert len(body["items"]) == 5 and body["category"] == "E > F"

@@ -437,8 +437,8 @@ class IndexConfig:
         "to it; scores come from a matmul in it); the build prints the recall@10 lost against "
         "float32. ScaNN indexes float32",
     )
-    # ScaNN: leaves searched are raised until recall@10 reaches it; approx_max_k: its
-    # recall_target
+    # ScaNN: the build picks the fewest leaves searched (then re-scored candidates) whose
+    # recall@10 reaches it (tfrec.index.search_tuner); approx_max_k: its recall_target
     target_recall: float = param(0.95, gt=0, le=1)
     # catalogs smaller than this are searched exactly (ScaNN brute force; `auto` on a GPU/TPU:
     # the exact kind)

@@ -2,9 +2,9 @@
 item embeddings with string ids.
 
 `ItemIndex.build(embeddings, item_ids, cfg.index, queries)` chooses the parameters from the
-catalog size and the target recall (`tfrec.index.params`), then raises `leaves_to_search` step
-by step until the measured recall@10 against brute force (on the given queries) reaches
-`target_recall`.
+catalog size and the target recall (`tfrec.index.params`), then searches `leaves_to_search`
+(and `reorder`) both ways for the cheapest setting whose measured recall@10 against brute force
+(on the given queries) reaches `target_recall` (`tfrec.index.search_tuner`).
 
 The index is a `scann_ops_pybind` searcher with string docids, so items are added later without
 retraining anything (`add`, ScaNN's incremental upsert). It is saved two ways from the same
@@ -31,6 +31,7 @@ from tfrec.index.exact import exact_top_k, recall_against, synthetic_queries
 from tfrec.index.files import write_index_dir
 from tfrec.index.params import RECALL_K, IndexParams, choose_params, scann_config_text
 from tfrec.index.scann_graph import save_scann_savedmodel, scann_state_from_artifacts
+from tfrec.index.search_tuner import tune_search
 
 
 class ItemIndex:
@@ -69,7 +70,8 @@ class ItemIndex:
         cfg: IndexConfig,
         queries: np.ndarray | None = None,
     ) -> ItemIndex:
-        """Build the index and tune `leaves_to_search` until recall@10 >= `cfg.target_recall`.
+        """Build the index and choose the fewest leaves to search (then the fewest re-scored
+        candidates) with recall@10 >= `cfg.target_recall` (`tune_search`).
 
         Args:
             embeddings: `[N, D]` float32 item embeddings (L2-normalised).
@@ -107,14 +109,12 @@ class ItemIndex:
             queries = synthetic_queries(embeddings, cfg.eval_queries, cfg.seed)
         queries = np.asarray(queries[: cfg.eval_queries], dtype=np.float32)
         exact = exact_top_k(embeddings, queries, RECALL_K)
-        recall = index.recall(queries, exact)
         if params.mode == "scann":
-            while recall < cfg.target_recall and params.leaves_to_search < params.num_leaves:
-                params.leaves_to_search = min(
-                    params.num_leaves,
-                    max(params.leaves_to_search + 1, params.leaves_to_search * 3 // 2),
-                )
-                recall = index.recall(queries, exact)
+            recall = tune_search(
+                index, queries, exact, cfg.target_recall, tune_reorder=cfg.reorder == 0
+            ).recall_at_10
+        else:
+            recall = index.recall(queries, exact)
         params.recall_at_10 = recall
         echo(
             f"[index] {params.mode} over {len(embeddings)} items (dim {embeddings.shape[1]}): "

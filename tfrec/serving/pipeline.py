@@ -17,10 +17,12 @@
 
 Each loaded model version gets its own `ShopContext` (`tfrec.serving.shop_context.build_context`),
 built before the version is swapped in (`ModelManager(on_load=...)`), so a request uses one
-version's query encoder and item vectors from start to end. Scoring is exact (a matmul over the
-version's index embeddings, the vectors its ScaNN index holds): session blending, exclusion of
-seen items and MMR need the whole score vector. ScaNN serves the TF Serving predict API
-(`tfrec_scann` `retrieval` and `neighbors` signatures).
+version's query encoder and item vectors from start to end. /search and /recommend score a
+version's index embeddings (the vectors its ScaNN index holds) exactly: below
+`index.brute_force_below` items with a matmul over the whole catalog; from there only the
+served index's top `candidates` (`serving.candidates`; more when the request needs) through the
+version's `neighbors` signature (ScaNN or the device index, `tfrec.shop.retrieve`). ScaNN
+serves the TF Serving predict API too (`tfrec_scann` `retrieval` and `neighbors` signatures).
 
 `category=` (any endpoint but /bundle) keeps items whose category path starts with it: the
 capability is asked for `candidates` items, filtered, then cut to `k`.
@@ -189,8 +191,9 @@ class ProductPipeline:
         manager: ModelManager serving the run's exports; its `on_load` is set here, so build
             the pipeline before `manager.start()`.
         cfg: Config. The run's config (`data`, `text` and `shop` sections).
-        candidates: int. Items asked of a capability before `category=` filters them.
-            Defaults to 200.
+        candidates: int. Items asked of a capability before `category=` filters them, and
+            the fewest /search and /recommend take from the served index of a catalog of
+            `index.brute_force_below` items or more. Defaults to 200.
         max_k: int. The largest `k` (and bundle `size`) accepted. Defaults to 100.
         max_items: int. The most items one `POST /v1/items` may add. Defaults to 256.
         rank_candidates: int. Retrieved candidates the ranker re-ranks (when one is served).
@@ -287,6 +290,7 @@ class ProductPipeline:
                     self.items,
                     self._added_rows(),
                     self.text_embedder,
+                    self.cfg.index.brute_force_below,
                 )
                 version.extras["live"] = 0
                 echo(
@@ -449,6 +453,7 @@ class ProductPipeline:
                     session_weight=s.session_weight,
                     explain=explain,
                     candidates=s.mmr_candidates,
+                    index_candidates=self.candidates,
                 ),
                 n,
                 lam,
@@ -486,6 +491,7 @@ class ProductPipeline:
                     retriever=_text(qs, "retriever", self.cfg.shop.retriever),
                     hybrid_weight=self.cfg.shop.hybrid_weight,
                     hybrid_depth=self.cfg.shop.hybrid_depth,
+                    index_candidates=self.candidates,
                 ),
                 n,
                 lam,

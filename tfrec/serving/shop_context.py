@@ -11,7 +11,11 @@ version itself serves, so the product endpoints answer with the version's own ve
 - the query side: the version's `query_encoder` signature (`ServedQueryEncoder`);
 - popularity, co-occurrence and user histories: every event of the run (`splits=None`);
 - the BM25 index of hybrid /search (`ShopContext.lexical_index`): built with the context, once
-  per version, and again in the new context of each live item add.
+  per version, and again in the new context of each live item add;
+- from `exact_below` indexed items on: the version's `neighbors` signature (its ScaNN or device
+  index) as `ShopContext.candidate_search` (`ServedIndexSearch`), so /search and /recommend
+  score exactly only the index's top candidates; catalog items the index lacks and live adds
+  are `unindexed_rows`, always scored.
 """
 
 from __future__ import annotations
@@ -64,6 +68,38 @@ class ServedQueryEncoder:
             },
         )
         return np.asarray(out["embedding"], np.float32)
+
+
+class ServedIndexSearch:
+    """A served version's `neighbors` signature (its ScaNN or device index) as a shop
+    `CandidateSearch`: query embeddings -> context rows of the index's top n.
+
+    Args:
+        version: LoadedVersion. A version with a `neighbors` signature.
+        rows: dict of str to int. Context row of each item id (ids the context lacks: -1).
+        max_k: int. The most neighbours the signature returns (the export's `max_k`).
+
+    Example:
+    ```python
+    ctx.candidate_search = ServedIndexSearch(version, ctx._item_index, version.info["max_k"])
+    ctx.candidate_search(query_embeddings, 200)  # [B, 200] context rows, best first
+    ```
+    """
+
+    def __init__(self, version: LoadedVersion, rows: dict[str, int], max_k: int):
+        self.version = version
+        self.rows = rows
+        self.max_k = int(max_k)
+
+    def __call__(self, embeddings: np.ndarray, n: int) -> np.ndarray:
+        embeddings = np.asarray(embeddings, np.float32)
+        embeddings = embeddings.reshape(-1, embeddings.shape[-1])
+        k = np.int32(max(1, min(int(n), self.max_k)))
+        out = self.version.run("neighbors", {"embedding": embeddings, "k": k})
+        get = self.rows.get
+        return np.array(
+            [[get(x.decode(), -1) for x in row] for row in out["item_ids"]], np.int64
+        ).reshape(len(embeddings), -1)
 
 
 def item_encoder_inputs(version: LoadedVersion, items: pd.DataFrame) -> dict:
@@ -134,12 +170,16 @@ def add_rows(
     embeddings: np.ndarray | None = None,
 ) -> ShopContext:
     """A new context with item rows added (or updated): item-tower embeddings from the version
-    (`embeddings`, else its `item_encoder`), text embeddings from `text_embedder`."""
+    (`embeddings`, else its `item_encoder`; those are new to the index, `unindexed_rows`),
+    text embeddings from `text_embedder`."""
     feats = new_item_features(catalog, rows)
     emb = encode_items(version, rows) if embeddings is None else embeddings
     text = text_embedder(feats["texts"]) if ctx.text_embeddings is not None else None
     out = clone_context(ctx)
-    add_items_to_context(out, feats, emb, text)
+    added = add_items_to_context(out, feats, emb, text)
+    if embeddings is None:  # new vectors the version's index does not hold: scored exactly
+        known = ctx.unindexed_rows if ctx.unindexed_rows is not None else np.zeros(0, np.int64)
+        out.unindexed_rows = np.union1d(known, np.asarray(added, np.int64))
     out.query_encoder = ServedQueryEncoder(version, users, out.item_ids)
     out.lexical_index()  # hybrid /search: BM25 over the catalog with the new items
     return out
@@ -152,6 +192,7 @@ def build_context(
     items: pd.DataFrame,
     added: pd.DataFrame | None,
     text_embedder: FrozenTextEmbedder,
+    exact_below: int | None = None,
 ) -> ShopContext:
     """The shop context of a served version.
 
@@ -162,6 +203,9 @@ def build_context(
         items: the run's clean catalog rows (to embed catalog items the index lacks).
         added: rows of items added after training (`index/added_items.parquet`), or None.
         text_embedder: FrozenTextEmbedder for the added items' texts.
+        exact_below: int or None. From this many indexed items on (`index.brute_force_below`),
+            dense scoring takes candidates from the version's `neighbors` signature
+            (`ServedIndexSearch`); None: always a matmul over the whole catalog.
     """
     loaded = version.loaded
     if not hasattr(loaded, "index_item_ids") or not hasattr(loaded, "index_embeddings"):
@@ -201,5 +245,17 @@ def build_context(
                 f"[serve] {version.name} version {version.version}: {skipped} indexed items "
                 "have no row in index/added_items.parquet and are left out of the shop context"
             )
+    neighbors = "neighbors" in version.signature_defs
+    if exact_below is not None and len(index_ids) >= exact_below and neighbors:
+        ctx.candidate_search = ServedIndexSearch(
+            version, ctx._item_index, int(version.info.get("max_k", len(index_ids)))
+        )
+        known = ctx.unindexed_rows if ctx.unindexed_rows is not None else np.zeros(0, np.int64)
+        ctx.unindexed_rows = np.union1d(known, np.asarray(missing, np.int64))
+        echo(
+            f"[serve] {version.name} version {version.version}: /search and /recommend score "
+            f"the top candidates of its index ({version.info.get('index', {}).get('mode')}, "
+            f"{len(index_ids)} items) exactly"
+        )
     ctx.lexical_index()  # hybrid /search: BM25 over the served catalog, once per version
     return ctx

@@ -31,6 +31,9 @@ from tfrec.shop.cooccurrence import CoCounts
 PAD = 0
 # (queries [B] str, user_idx [B] int, history [B, L] int) -> [B, D] query-side embeddings
 QueryEncoder = Callable[[Sequence[str], np.ndarray, np.ndarray], np.ndarray]
+# (query embeddings [B, D], n) -> [B, <= n] context rows of the index's top n, best first
+# (rows < 1: no item); see tfrec.shop.retrieve
+CandidateSearch = Callable[[np.ndarray, int], np.ndarray]
 
 
 class UnknownItemError(KeyError, ValueError):
@@ -132,6 +135,12 @@ class ShopContext:
         queries: list of str. Known queries (index 0 = "").
         texts: list of str [N] or None. Item texts (title and description), for the BM25 index
             of hybrid search (`lexical_index`); None: the titles.
+        candidate_search: CandidateSearch or None. An item index over `item_embeddings` (the
+            served ScaNN index): dense scoring then re-scores exactly only its top candidates
+            (`tfrec.shop.retrieve.dense_scores`); None: a matmul over every item.
+        unindexed_rows: np.ndarray [M] int or None. Rows `candidate_search` does not find (or
+            finds with other vectors): items added or re-embedded after the index was built;
+            always scored exactly.
     """
 
     item_ids: list[str]
@@ -154,6 +163,8 @@ class ShopContext:
     query_encoder: QueryEncoder | None = None
     queries: list[str] = field(default_factory=lambda: [""])
     texts: list[str] | None = None
+    candidate_search: CandidateSearch | None = None
+    unindexed_rows: np.ndarray | None = None
 
     def __post_init__(self):
         self.item_embeddings = normalise_rows(self.item_embeddings)

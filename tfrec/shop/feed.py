@@ -23,6 +23,7 @@ from tfrec.shop.context import PAD, ShopContext
 from tfrec.shop.diversity import mmr_rerank
 from tfrec.shop.explain import explain_item
 from tfrec.shop.hybrid import check_retriever, check_weight, hybrid_scores
+from tfrec.shop.retrieve import dense_scores
 from tfrec.shop.session import session_query_embeddings
 
 
@@ -41,6 +42,7 @@ def home_feed(
     session_weight: float = 0.5,
     explain: bool = False,
     candidates: int = 100,
+    index_candidates: int = 0,
 ) -> dict:
     """The home feed of a user (known or not) and the current session.
 
@@ -55,6 +57,9 @@ def home_feed(
         session_weight: float in [0, 1]. Blend weight of the session mean embedding.
         explain: bool. Add an `explanation` to every item.
         candidates: int. Candidates MMR chooses from.
+        index_candidates: int. With an item index attached (`ctx.candidate_search`), the
+            fewest items taken from it before exact scoring (`tfrec.shop.retrieve`); the
+            request's own need (the pool plus the excluded items) is taken when larger.
 
     Returns:
         dict with `user_id`, `user_known`, `source`, `unknown_session_items` and `items`
@@ -85,8 +90,9 @@ def home_feed(
         emb = session_query_embeddings(
             ctx, np.array([user_idx]), [history], [session], [queries], weight=session_weight
         )[0]
-        scores_all = ctx.item_embeddings @ emb
-        pool = _top(scores_all, max(k, candidates) if mmr_lambda < 1 else k, exclude)
+        size = max(k, candidates) if mmr_lambda < 1 else k
+        scores_all = dense_scores(ctx, emb, max(index_candidates, size + len(exclude)))
+        pool = _top(scores_all, size, exclude)
     chosen = (
         mmr_rerank(pool, scores_all[pool], ctx.item_embeddings, k, mmr_lambda)
         if mmr_lambda < 1
@@ -126,6 +132,7 @@ def search(
     retriever: str = "dense",
     hybrid_weight: float = 0.5,
     hybrid_depth: int = 200,
+    index_candidates: int = 0,
 ) -> dict:
     """Search: the query (plus who asks and their session) against every item; MMR re-ranks
     the top `candidates` when `mmr_lambda` < 1.
@@ -144,6 +151,9 @@ def search(
             `tfrec.shop.hybrid`; `score` = the fused score). Defaults to `dense`.
         hybrid_weight: float in [0, 1]. The BM25 share of the fusion (0 = dense order).
         hybrid_depth: int. Candidates each retriever brings to the fusion.
+        index_candidates: int. With an item index attached (`ctx.candidate_search`), the
+            fewest items taken from it before exact scoring (`tfrec.shop.retrieve`); the
+            request's own need (the pool, `hybrid_depth` for hybrid) is taken when larger.
 
     Returns:
         dict with `query`, `user_id`, `unknown_session_items`, `retriever` and `items`.
@@ -164,11 +174,13 @@ def search(
     emb = session_query_embeddings(
         ctx, np.array([user_idx]), [history], [session], [[query]], weight=0.0
     )[0]
-    scores = ctx.item_embeddings @ emb
+    size = max(k, candidates) if mmr_lambda < 1 else k
+    need = max(size, hybrid_depth) if retriever == "hybrid" else size
+    scores = dense_scores(ctx, emb, max(index_candidates, need))
     if retriever == "hybrid":
         lexical = ctx.lexical_index().scores(str(query))
         scores = hybrid_scores(scores, lexical, hybrid_weight, hybrid_depth)
-    pool = _top(scores, max(k, candidates) if mmr_lambda < 1 else k, np.zeros(0, np.int64))
+    pool = _top(scores, size, np.zeros(0, np.int64))
     chosen = (
         mmr_rerank(pool, scores[pool], ctx.item_embeddings, k, mmr_lambda)
         if mmr_lambda < 1
