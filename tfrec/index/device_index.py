@@ -25,15 +25,16 @@ import tensorflow as tf
 from tfrec.config import IndexConfig
 from tfrec.core.log import echo
 from tfrec.index.device_graph import DeviceSearchModule, save_device_savedmodel
-from tfrec.index.exact import exact_top_k, recall_against, synthetic_queries
+from tfrec.index.exact import exact_top_k, synthetic_queries
 from tfrec.index.files import write_index_dir
 from tfrec.index.params import DEVICE_MODES, RECALL_K, IndexParams
+from tfrec.index.rows import IndexRows
 
 # the most scores one search call holds ([queries, items]); larger query sets are chunked
 MAX_SCORES = 1 << 24
 
 
-class DeviceIndex:
+class DeviceIndex(IndexRows):
     """Item embeddings on the TensorFlow device, searched exactly or with `approx_max_k`.
 
     Args:
@@ -172,44 +173,12 @@ class DeviceIndex:
             return np.zeros((0, k), np.int64), np.zeros((0, k), np.float32)
         return np.concatenate(positions), np.concatenate(scores)
 
-    def search(self, queries: np.ndarray, k: int) -> tuple[list[list[str]], np.ndarray]:
-        """Item ids and scores of the top-k items of each query."""
-        positions, scores = self.search_positions(queries, k)
-        return [[self.item_ids[p] for p in row] for row in positions], scores
-
-    def recall(
-        self, queries: np.ndarray, exact: np.ndarray | None = None, k: int = RECALL_K
-    ) -> float:
-        """Recall@k of this index against exact float32 search on `queries` (ties count)."""
-        if exact is None:
-            exact = exact_top_k(self.embeddings, queries, k)
-        approx, _ = self.search_positions(queries, exact.shape[1])
-        return recall_against(approx, exact, queries, self.embeddings)
-
     # --- cold start ------------------------------------------------------------------------
 
     def add(self, item_ids: list[str], embeddings: np.ndarray) -> int:
         """Insert new items (or update existing ones); returns how many were new. The device
         table is rebuilt from the updated rows on the next search."""
-        embeddings = np.ascontiguousarray(np.atleast_2d(embeddings), dtype=np.float32)
-        if embeddings.shape != (len(item_ids), self.embeddings.shape[1]):
-            raise ValueError(
-                f"embeddings must be [{len(item_ids)}, {self.embeddings.shape[1]}]. "
-                f"Received: shape {embeddings.shape}"
-            )
-        position = {item: i for i, item in enumerate(self.item_ids)}
-        rows = list(self.embeddings)
-        new = 0
-        for item, emb in zip(item_ids, embeddings, strict=True):
-            item = str(item)
-            if item in position:
-                rows[position[item]] = emb
-            else:
-                position[item] = len(self.item_ids)
-                self.item_ids.append(item)
-                rows.append(emb)
-                new += 1
-        self.embeddings = np.ascontiguousarray(np.stack(rows), dtype=np.float32)
+        embeddings, new = self._upsert_rows(item_ids, embeddings)
         self._module = None
         return new
 

@@ -27,14 +27,15 @@ import numpy as np
 
 from tfrec.config import IndexConfig
 from tfrec.core.log import echo
-from tfrec.index.exact import exact_top_k, recall_against, synthetic_queries
+from tfrec.index.exact import exact_top_k, synthetic_queries
 from tfrec.index.files import write_index_dir
 from tfrec.index.params import RECALL_K, IndexParams, choose_params, scann_config_text
+from tfrec.index.rows import IndexRows
 from tfrec.index.scann_graph import save_scann_savedmodel, scann_state_from_artifacts
 from tfrec.index.search_tuner import tune_search
 
 
-class ItemIndex:
+class ItemIndex(IndexRows):
     """A searchable set of item embeddings with string ids.
 
     Args:
@@ -147,44 +148,12 @@ class ItemIndex:
         ).reshape(len(queries), -1)
         return positions, np.asarray(scores, dtype=np.float32).reshape(len(queries), -1)
 
-    def search(self, queries: np.ndarray, k: int) -> tuple[list[list[str]], np.ndarray]:
-        """Item ids and scores of the top-k items of each query."""
-        positions, scores = self.search_positions(queries, k)
-        return [[self.item_ids[p] for p in row] for row in positions], scores
-
-    def recall(
-        self, queries: np.ndarray, exact: np.ndarray | None = None, k: int = RECALL_K
-    ) -> float:
-        """Recall@k of this index against brute force on `queries`."""
-        if exact is None:
-            exact = exact_top_k(self.embeddings, queries, k)
-        approx, _ = self.search_positions(queries, exact.shape[1])
-        return recall_against(approx, exact, queries, self.embeddings)
-
     # --- cold start ------------------------------------------------------------------------
 
     def add(self, item_ids: list[str], embeddings: np.ndarray) -> int:
         """Insert new items (or update existing ones) without rebuilding; returns how many
         were new. Uses ScaNN's incremental upsert."""
-        embeddings = np.ascontiguousarray(np.atleast_2d(embeddings), dtype=np.float32)
-        if embeddings.shape != (len(item_ids), self.embeddings.shape[1]):
-            raise ValueError(
-                f"embeddings must be [{len(item_ids)}, {self.embeddings.shape[1]}]. "
-                f"Received: shape {embeddings.shape}"
-            )
-        position = {item: i for i, item in enumerate(self.item_ids)}
-        new = 0
-        rows = list(self.embeddings)
-        for item, emb in zip(item_ids, embeddings, strict=True):
-            item = str(item)
-            if item in position:
-                rows[position[item]] = emb
-            else:
-                position[item] = len(self.item_ids)
-                self.item_ids.append(item)
-                rows.append(emb)
-                new += 1
-        self.embeddings = np.ascontiguousarray(np.stack(rows), dtype=np.float32)
+        embeddings, new = self._upsert_rows(item_ids, embeddings)
         self.searcher.upsert([str(i) for i in item_ids], embeddings)
         return new
 
