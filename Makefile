@@ -32,8 +32,10 @@ browser:
 demo: setup
 	$(BIN)/tfrec run $(CONFIG)
 
+# two processes, one test file each at a time (module fixtures stay shared): the suite is
+# half TensorFlow compute and half subprocess and server start-up waiting on it
 test: setup browser
-	$(BIN)/python -m pytest -q tests
+	$(BIN)/python -m pytest -q -n 2 --dist loadfile tests
 
 test-fast: setup browser
 	$(BIN)/python -m pytest -q -m "not slow" tests

@@ -85,6 +85,11 @@ class ServeProcess:
         found = re.search(r"\[serve\] REST http://127\.0\.0\.1:(\d+)", self.output)
         return int(found.group(1)) if found else None
 
+    def kill(self):
+        """SIGKILL: no clean-up of any kind."""
+        self.proc.kill()
+        self.proc.wait()
+
     def close(self):
         if self.proc.poll() is None:
             self.proc.kill()

@@ -4,16 +4,12 @@ a journal that cannot be written refuses the add instead of acknowledging it."""
 
 import json
 import os
-import re
 import shutil
-import subprocess
-import sys
-import threading
 from pathlib import Path
 
 import numpy as np
 import pytest
-from serving_client import http, wait_for
+from serving_client import ServeProcess, http
 
 from tfrec.core.journal import read_journal
 from tfrec.core.rundir import RunDir
@@ -21,7 +17,6 @@ from tfrec.core.runlock import RunLockedError
 from tfrec.serving.server import ServingApp
 from tfrec.shop.context import normalise_rows
 
-REPO = Path(__file__).resolve().parents[2]
 KEY = {"X-API-Key": "k"}
 NEW = {
     "item_id": "n1",
@@ -109,47 +104,16 @@ def test_adds_are_journaled_before_the_200_and_replayed_at_start_up(
         app.stop()
 
 
-class ServeProcess:
-    """`tfrec serve ROOT --api-key k` in a subprocess; its output collected line by line."""
-
-    def __init__(self, root: Path):
-        self.lines = []
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "tfrec.cli", "serve", str(root), "--port", "0"]
-            + ["--grpc-port", "0", "--api-key", "k"],
-            cwd=REPO,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
-        )
-        threading.Thread(target=self._read, daemon=True).start()
-        assert wait_for(lambda: self.port or self.proc.poll() is not None, 300), self.output
-        assert self.port, self.output
-
-    def _read(self):
-        for line in self.proc.stdout:
-            self.lines.append(line)
-
-    @property
-    def output(self) -> str:
-        return "".join(self.lines)
-
-    @property
-    def port(self):
-        found = re.search(r"\[serve\] REST http://127\.0\.0\.1:(\d+)", self.output)
-        return int(found.group(1)) if found else None
-
-    def kill(self):
-        self.proc.kill()  # SIGKILL: no clean-up of any kind
-        self.proc.wait()
+def serve_with_key(root: Path) -> ServeProcess:
+    """`tfrec serve ROOT --api-key k` in a subprocess (`serving_client.ServeProcess`)."""
+    return ServeProcess(root, "--api-key", "k")
 
 
 @pytest.mark.slow
 def test_acknowledged_adds_survive_kill_9_and_a_torn_record(exported_run, tmp_path):
     root = run_copy(exported_run, tmp_path)
     journal = RunDir(root).item_journal
-    first = ServeProcess(root)
+    first = serve_with_key(root)
     try:
         for item in (NEW, NEW2):
             status, body = http(first, "POST", "/v1/items", {"items": [item]}, KEY)
@@ -162,7 +126,7 @@ def test_acknowledged_adds_survive_kill_9_and_a_torn_record(exported_run, tmp_pa
     with open(journal, "ab") as f:
         f.write(json.dumps({"v": 1, "items": [{"item_id": "n3", "title": "torn"}]})[:30].encode())
 
-    second = ServeProcess(root)
+    second = serve_with_key(root)
     try:
         assert {i: similar(second, i) for i in ("n1", "n2")} == before
         assert similar(second, "n3")[0] == 404
