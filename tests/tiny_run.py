@@ -33,6 +33,23 @@ def tiny_config(root: Path, bert_dir: Path) -> Config:
     return cfg
 
 
+def tiny_synthetic_config(tmp_path: Path, bert_dir: Path, name: str) -> Config:
+    """A small synthetic shop with searches, the tiny BERT, one epoch: the benches' run."""
+    cfg = Config(name=name)
+    syn = cfg.data.synthetic
+    syn.num_items, syn.num_users, syn.num_days, syn.sessions_per_user = 150, 120, 20, 4.0
+    cfg.data.split = SplitConfig(test_days=4, val_days=3)
+    cfg.text.checkpoint = str(bert_dir)
+    cfg.text.cache_dir = str(tmp_path / "cache")
+    cfg.text.max_length = 16
+    cfg.retrieval.embedding_dim = 16
+    cfg.retrieval.projection_layers = [32]
+    cfg.retrieval.epochs = 1
+    cfg.retrieval.batch_size = 64
+    cfg.training.verbose = 0
+    return cfg
+
+
 # config-declared extra item features of `make_tiny_run(..., extra_features=True)`
 EXTRA_FEATURES = {"material": "categorical", "rating": "numeric", "origin": "text"}
 

@@ -6,28 +6,18 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from tiny_run import tiny_synthetic_config
 
 import tfrec.bench.finetune as ft
 from tfrec.bench import OPT_IN, SECTIONS
-from tfrec.config import Config, SplitConfig, load_config
+from tfrec.config import Config, load_config
 from tfrec.core.rundir import RunDir
 
 
 def tiny_config(tmp_path: Path, bert_dir: Path) -> Config:
     """A small synthetic shop with searches, the tiny BERT (top layer fine-tuned), one epoch."""
-    cfg = Config(name="tiny_finetune")
-    syn = cfg.data.synthetic
-    syn.num_items, syn.num_users, syn.num_days, syn.sessions_per_user = 150, 120, 20, 4.0
-    cfg.data.split = SplitConfig(test_days=4, val_days=3)
-    cfg.text.checkpoint = str(bert_dir)
-    cfg.text.cache_dir = str(tmp_path / "cache")
-    cfg.text.max_length = 16
+    cfg = tiny_synthetic_config(tmp_path, bert_dir, "tiny_finetune")
     cfg.text.trainable_layers = 1
-    cfg.retrieval.embedding_dim = 16
-    cfg.retrieval.projection_layers = [32]
-    cfg.retrieval.epochs = 1
-    cfg.retrieval.batch_size = 64
-    cfg.training.verbose = 0
     return cfg
 
 

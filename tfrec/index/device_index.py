@@ -60,9 +60,6 @@ class DeviceIndex(IndexRows):
         self.params = params
         self._module: DeviceSearchModule | None = None
 
-    def __len__(self) -> int:
-        return len(self.item_ids)
-
     # --- building --------------------------------------------------------------------------
 
     @classmethod

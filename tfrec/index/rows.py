@@ -30,6 +30,9 @@ class IndexRows:
     item_ids: list[str]
     embeddings: np.ndarray
 
+    def __len__(self) -> int:
+        return len(self.item_ids)
+
     def search_positions(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         raise NotImplementedError
 

@@ -58,9 +58,6 @@ class ItemIndex(IndexRows):
         self.item_ids = list(item_ids)
         self.params = params
 
-    def __len__(self) -> int:
-        return len(self.item_ids)
-
     # --- building --------------------------------------------------------------------------
 
     @classmethod
