@@ -3,6 +3,7 @@ candidates in the ranker's serving-score order (the same order as the in-process
 the ranker and give each item p_click / p_purchase; without one they answer as before."""
 
 import shutil
+import threading
 
 import numpy as np
 import pytest
@@ -139,3 +140,43 @@ def test_ranker_false_skips_the_served_ranker(ranked_app):
     assert status == 400 and body["error"] == (
         "ranker must be true or false; got ranker='sometimes'"
     )
+
+
+def test_concurrent_searches_batched_answer_as_each_alone(ranked_app):
+    """`serving.batching`: concurrent /search requests (different queries and users) share
+    batched calls of the query encoder and the ranker, and each gets what it gets alone."""
+    app, _ = ranked_app
+    _, ctx = app.pipeline.current()
+    users = ["", "u1", next(iter(ctx.user_histories))]
+    requests = [dict(q=q, user_id=u, k=5) for q in ("mug", "blue lamp", "tent") for u in users]
+    alone = [get(app, "search", **r) for r in requests]
+    queues = [
+        app.manager.get("tfrec_ranker").batch_queues["ranker"],
+        app.pipeline.current()[0].batch_queues["query_encoder"],
+    ]
+    before = [(q.batches, q.requests) for q in queues]
+    for q in queues:
+        q.timeout = 0.3  # the requests of this test meet in one batch
+    try:
+        results = [None] * len(requests)
+
+        def one(i):
+            results[i] = get(app, "search", **requests[i])
+
+        threads = [threading.Thread(target=one, args=(i,)) for i in range(len(requests))]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+    finally:
+        for q in queues:
+            q.timeout = 0.0
+    for (status, body), (_, want) in zip(results, alone, strict=True):
+        assert status == 200, body
+        assert [it["item_id"] for it in body["items"]] == [it["item_id"] for it in want["items"]]
+        np.testing.assert_allclose(
+            [it["score"] for it in body["items"]], [it["score"] for it in want["items"]], atol=1e-4
+        )
+    for q, (batches, served) in zip(queues, before, strict=True):
+        # fewer calls than requests: some were grouped
+        assert q.requests - served == len(requests) and q.batches - batches < len(requests)

@@ -1,7 +1,8 @@
 """Dense scoring through an item index (`tfrec.shop.retrieve`): without one the whole catalog
 is scored (the small shops keep today's results); with one, only the index's top candidates
 and the unindexed rows are scored exactly, and on a 50k-item catalog /search's top-10 equals
-the exact top-10 for most queries."""
+the exact top-10 for most queries; /similar scores an item's index neighbours and
+/complementary the best items before the substitute test."""
 
 from __future__ import annotations
 
@@ -11,10 +12,12 @@ import pytest
 from tfrec.config import IndexConfig
 from tfrec.index.exact import synthetic_queries
 from tfrec.index.scann_index import ItemIndex
+from tfrec.shop.complementary import complementary_items, complementary_scores
 from tfrec.shop.context import ShopContext
 from tfrec.shop.cooccurrence import CoCounts
 from tfrec.shop.feed import home_feed, search
 from tfrec.shop.retrieve import dense_scores, uses_index
+from tfrec.shop.similar import similar_items, similarity_candidates
 
 
 def big_context(n: int, dim: int = 32, seed: int = 0) -> ShopContext:
@@ -124,3 +127,53 @@ def test_50k_feed_asks_for_the_excluded_items_too(indexed):
     assert counting.calls == [310]  # k + 300 seen items > index_candidates
     rows = [ctx.item_index(x["item_id"]) for x in feed["items"]]
     assert len(rows) == 10 and min(rows) > 300
+
+
+def test_50k_similar_scores_the_index_neighbours_exactly(indexed):
+    """/similar in a catalog served through an index: the item's index neighbours (and its
+    co-viewed items) are scored with the exact per-dimension scores of the full path."""
+    ctx, counting = indexed
+    hits = 0
+    anchors = [f"p{i}" for i in range(1, 2001, 100)]
+    for anchor in anchors:
+        ctx.candidate_search = None
+        exact = similar_items(ctx, anchor, k=10, weights={"semantic": 1.0})
+        ctx.candidate_search = counting
+        counting.calls.clear()
+        got = similar_items(ctx, anchor, k=10, weights={"semantic": 1.0}, index_candidates=200)
+        assert counting.calls == [200]
+        want = {x["item_id"]: x["score"] for x in exact["items"]}
+        hits += len(set(want) & {x["item_id"] for x in got["items"]})
+        for x in got["items"]:
+            if x["item_id"] in want:
+                assert x["score"] == want[x["item_id"]]
+    ctx.candidate_search = None
+    recall = hits / (10 * len(anchors))
+    print(f"50k items: /similar top-10 recall of the index candidates vs every item {recall:.3f}")
+    assert recall >= 0.9
+
+
+def test_similar_and_complementary_without_an_index_score_every_item(ctx):
+    full = similar_items(ctx, "i1", k=5)
+    assert similarity_candidates(ctx, 1, 200) is None
+    assert similar_items(ctx, "i1", k=5, index_candidates=200) == full
+    assert complementary_items(ctx, "i1", k=3, index_candidates=2) == complementary_items(
+        ctx, "i1", k=3
+    )
+
+
+def test_complementary_with_an_index_scores_only_the_best_and_keeps_their_order(ctx):
+    ctx.candidate_search = lambda embeddings, n: np.array([[1, 2, 3][:n]])
+    full, _ = complementary_scores(ctx, [1])
+    top, _ = complementary_scores(ctx, [1], top=4)
+    kept = np.isfinite(top)
+    assert kept.sum() <= 4
+    np.testing.assert_array_equal(top[kept], full[kept])
+    order = np.argsort(-full, kind="stable")[: kept.sum()]
+    assert set(order[np.isfinite(full[order])]) <= set(np.flatnonzero(kept)) | {1}
+    # the request path: the same items as scoring every item
+    with_index = complementary_items(ctx, "i1", k=2, index_candidates=4)
+    ctx.candidate_search = None
+    assert [x["item_id"] for x in with_index["items"]] == [
+        x["item_id"] for x in complementary_items(ctx, "i1", k=2)["items"]
+    ]

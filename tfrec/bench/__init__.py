@@ -50,8 +50,9 @@ def bench_ranking(cfg: Config) -> dict:
 
 
 def bench_serving(cfg: Config) -> dict:
-    """/search p50/p95/p99 and QPS at 1, 8 and 32 concurrent clients against the in-process
-    lower bound (query encoder + index search), on the run's exports (tfrec/bench/serving.py).
+    """/search p50/p95/p99 and QPS at 1, 8 and 32 concurrent clients, unbatched and batched,
+    against the in-process lower bound (query encoder + index search + ranker), on the run's
+    exports (tfrec/bench/serving.py).
     TFREC_BENCH_SERVING_REQUESTS sets the requests per level (default 200)."""
     from tfrec.bench.serving import serving_benchmark  # deferred: loads TensorFlow and ScaNN
 

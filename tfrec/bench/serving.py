@@ -1,13 +1,15 @@
 """`tfrec bench CONFIG --only serving`: latency and throughput of `/search` against the lower
-bound measured in the same run.
+bound measured in the same run, with and without server-side batching.
 
 The lower bound is the work a search cannot avoid, timed in this process on one stream: the
-exported `query_encoder` signature on one query (tokenizer + BERT + query tower) and a search of
+exported `query_encoder` signature on one query (tokenizer + BERT + query tower), a search of
 the run's index (`search_positions`: ScaNN pybind, or the device index of `index.kind` exact or
-approx_max_k) for the same number of candidates the server retrieves. Then `tfrec serve` is
-started in a child process on 127.0.0.1 (any free port) and `/search` is called by 1, 8 and 32
+approx_max_k) for the same number of candidates the server retrieves and, when a ranker is
+exported, its `ranker` signature on the candidates the server re-ranks. Then `tfrec serve` is
+started in a child process on 127.0.0.1 (any free port), once with `serving.batching` off (the
+baseline) and once as the run's config serves, and `/search` is called by 1, 8 and 32
 concurrent keep-alive clients, a fixed number of requests per level (real queries of the run,
-fixed seed), each level bounded in time. The server is always stopped before returning.
+fixed seed), each level bounded in time. The servers are always stopped before returning.
 """
 
 from __future__ import annotations
@@ -27,15 +29,19 @@ from urllib.parse import urlencode
 
 import numpy as np
 import pandas as pd
-import tensorflow as tf
 
+from tfrec.config import load_config
 from tfrec.core.log import echo
 from tfrec.core.rundir import RunDir
 from tfrec.index.kinds import load_item_index
 from tfrec.serving.models import load_version
+from tfrec.serving.pipeline import RANK_CANDIDATES, RANKER_MODEL
 
 REPO = Path(__file__).resolve().parents[2]
 CONCURRENCY = (1, 8, 32)
+# the servers measured, each its own `tfrec serve` child: without batching (the baseline of
+# the same run), then as the run's config.yaml serves (`serving.batching`)
+SERVER_MODES = (("unbatched", ("serving.batching.enabled=false",)), ("batched", ()))
 
 
 def percentiles(latencies_s: list[float]) -> dict:
@@ -69,20 +75,45 @@ def latest_version(base: Path) -> Path:
     return base / str(versions[-1])
 
 
-def lower_bound(run_dir: Path, queries: list[str], candidates: int, warmup: int = 5) -> dict:
-    """Query encoder forward + index search, in process, one query at a time."""
+def lower_bound(
+    run_dir: Path, queries: list[str], candidates: int, rank_candidates: int, warmup: int = 5
+) -> dict:
+    """Every model stage of a `/search`, in process, one query at a time: the exported
+    `query_encoder`, a search of the run's index for `candidates` items and, when a ranker is
+    exported, its `ranker` signature on the top `rank_candidates` of them."""
     run = RunDir(run_dir)
     name = "tfrec_scann" if run.export_model("tfrec_scann").exists() else "tfrec"
     version = load_version(name, latest_version(run.export_model(name)))
-    encode = version.loaded.signatures["query_encoder"]
+    ranker = None
+    if run.export_model(RANKER_MODEL).exists():
+        ranker = load_version(RANKER_MODEL, latest_version(run.export_model(RANKER_MODEL)))
     index = load_item_index(run.index)
     k = min(candidates, int(version.info.get("max_k", candidates)), len(index))
+    position = int(ranker.info.get("serving_position", 1)) if ranker is not None else 1
 
     def one(q: str) -> None:
-        emb = encode(
-            query=tf.constant([q]), user_id=tf.constant([""]), recent_item_ids=tf.constant([[""]])
+        emb = version.run(
+            "query_encoder",
+            {
+                "query": np.array([q], object),
+                "user_id": np.array([""], object),
+                "recent_item_ids": np.array([[""]], object),
+            },
         )["embedding"]
-        index.search_positions(emb.numpy(), k)
+        found = index.search_positions(emb, k)[0][0][:rank_candidates]
+        if ranker is not None:
+            m = len(found)
+            ranker.run(
+                "ranker",
+                {
+                    "query": np.array([q] * m, object),
+                    "user_id": np.array([""] * m, object),
+                    "recent_item_ids": np.full((m, 1), "", object),
+                    "item_id": np.array([index.item_ids[i] for i in found], object),
+                    "position": np.full(m, position, np.int64),
+                    "hour": np.full(m, 12, np.int64),
+                },
+            )
 
     for q in queries[:warmup]:
         one(q)
@@ -95,7 +126,9 @@ def lower_bound(run_dir: Path, queries: list[str], candidates: int, warmup: int 
     wall = time.perf_counter() - t0
     return {
         "model": f"{name}:{version.version}",
+        "ranker": None if ranker is None else f"{RANKER_MODEL}:{ranker.version}",
         "k": k,
+        "ranked": min(k, rank_candidates) if ranker is not None else 0,
         "requests": len(queries),
         "qps": len(queries) / wall,
         **percentiles(latencies),
@@ -103,11 +136,19 @@ def lower_bound(run_dir: Path, queries: list[str], candidates: int, warmup: int 
 
 
 class ServerProcess:
-    """`tfrec serve RUN_DIR` in a child process on 127.0.0.1, any free port; a context manager
-    that always stops it (SIGINT, then SIGKILL after `stop_seconds`)."""
+    """`tfrec serve RUN_DIR [--set serving.KEY=VALUE ...]` in a child process on 127.0.0.1, any
+    free port; a context manager that always stops it (SIGINT, then SIGKILL after
+    `stop_seconds`)."""
 
-    def __init__(self, run_dir: Path, start_seconds: float = 300, stop_seconds: float = 20):
+    def __init__(
+        self,
+        run_dir: Path,
+        start_seconds: float = 300,
+        stop_seconds: float = 20,
+        overrides: tuple[str, ...] = (),
+    ):
         self.run_dir = Path(run_dir)
+        self.overrides = tuple(overrides)  # `--set serving.KEY=VALUE` of `tfrec serve`
         self.start_seconds = start_seconds
         self.stop_seconds = stop_seconds
         self.proc: subprocess.Popen | None = None
@@ -117,6 +158,8 @@ class ServerProcess:
         self._log = tempfile.NamedTemporaryFile("w+", prefix="tfrec-serve-", suffix=".log")
         cmd = [sys.executable, "-m", "tfrec.cli", "serve", str(self.run_dir)]
         cmd += ["--host", "127.0.0.1", "--port", "0", "--grpc-port", "0"]
+        for item in self.overrides:
+            cmd += ["--set", item]
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
         self.proc = subprocess.Popen(
             cmd, cwd=REPO, stdout=self._log, stderr=subprocess.STDOUT, env=env
@@ -223,6 +266,7 @@ def serving_benchmark(
     requests: int = 200,
     k: int = 10,
     candidates: int = 200,
+    rank_candidates: int = RANK_CANDIDATES,
     concurrency: tuple[int, ...] = CONCURRENCY,
     max_seconds: float = 120,
     api_key: str | None = None,
@@ -230,34 +274,54 @@ def serving_benchmark(
     """The `serving` bench section: lower bound, then /search at each concurrency level."""
     run_dir = Path(run_dir)
     queries = run_queries(run_dir, requests)
-    bound = lower_bound(run_dir, queries, candidates)
+    bound = lower_bound(run_dir, queries, candidates, rank_candidates)
+    cfg_path = RunDir(run_dir).config
+    b = load_config(cfg_path).serving.batching if cfg_path.exists() else None
     echo(
-        f"[bench] /search on {run_dir} (model {bound['model']}, k={k}, {bound['k']} candidates), "
-        f"{requests} requests per level, {len(queries)} distinct logged queries, loopback"
+        f"[bench] /search on {run_dir} (model {bound['model']}, ranker {bound['ranker']}, k={k}, "
+        f"{bound['k']} candidates, {bound['ranked']} ranked), {requests} requests per level, "
+        f"{len(queries)} distinct logged queries, loopback; the run's batching "
+        + (
+            f"on (timeout {b.batch_timeout_micros} us, max rows {b.max_batch_size})"
+            if b is not None and b.enabled
+            else "off"
+        )
     )
+    stages = "query_encoder + index search" + (" + ranker" if bound["ranker"] else "")
     echo(
-        f"[bench] lower bound in process (query_encoder + index search of {bound['k']}, one "
-        f"stream): p50 {bound['p50_ms']:.1f} ms, p95 {bound['p95_ms']:.1f} ms, "
-        f"p99 {bound['p99_ms']:.1f} ms, {bound['qps']:.1f} queries/s"
+        f"[bench] lower bound in process ({stages}, one stream): p50 {bound['p50_ms']:.1f} ms, "
+        f"p95 {bound['p95_ms']:.1f} ms, p99 {bound['p99_ms']:.1f} ms, "
+        f"{bound['qps']:.1f} queries/s"
     )
     levels = []
-    with ServerProcess(run_dir) as server:
-        # warm the server (first requests pay one-off costs)
-        load_level(server.port, queries, 2, min(10, requests), k, max_seconds, api_key)
-        echo(
-            f"[bench] {'clients':>7s} {'ok':>5s} {'err':>4s} {'p50 ms':>8s} {'p95 ms':>8s} "
-            f"{'p99 ms':>8s} {'QPS':>7s} {'p50/bound':>10s} {'QPS/bound':>10s}"
-        )
-        for clients in concurrency:
-            r = load_level(server.port, queries, clients, requests, k, max_seconds, api_key)
-            r["p50_over_bound"] = r["p50_ms"] / bound["p50_ms"]
-            r["qps_over_bound"] = r["qps"] / bound["qps"]
-            levels.append(r)
-            echo(
-                f"[bench] {clients:7d} {r['ok']:5d} {r['errors']:4d} {r['p50_ms']:8.1f} "
-                f"{r['p95_ms']:8.1f} {r['p99_ms']:8.1f} {r['qps']:7.1f} "
-                f"{r['p50_over_bound']:10.2f} {r['qps_over_bound']:10.2f}"
-            )
-            if r["errors"]:
-                echo(f"[bench]   first error: {r['first_error']}")
+    echo(
+        f"[bench] {'server':>9s} {'clients':>7s} {'ok':>5s} {'err':>4s} {'p50 ms':>8s} "
+        f"{'p95 ms':>8s} {'p99 ms':>8s} {'QPS':>7s} {'p99/bound':>10s} {'QPS/bound':>10s} "
+        f"{'QPS/unbatched':>14s}"
+    )
+    unbatched: dict[int, float] = {}
+    for mode, overrides in SERVER_MODES:
+        with ServerProcess(run_dir, overrides=overrides) as server:
+            # warm the server (first requests pay one-off costs)
+            load_level(server.port, queries, 2, min(10, requests), k, max_seconds, api_key)
+            for clients in concurrency:
+                r = load_level(server.port, queries, clients, requests, k, max_seconds, api_key)
+                r["server"] = mode
+                r["p50_over_bound"] = r["p50_ms"] / bound["p50_ms"]
+                r["p99_over_bound"] = r["p99_ms"] / bound["p99_ms"]
+                r["qps_over_bound"] = r["qps"] / bound["qps"]
+                if mode == "unbatched":
+                    unbatched[clients] = r["qps"]
+                elif unbatched.get(clients):
+                    r["qps_over_unbatched"] = r["qps"] / unbatched[clients]
+                levels.append(r)
+                ratio = r.get("qps_over_unbatched")
+                echo(
+                    f"[bench] {mode:>9s} {clients:7d} {r['ok']:5d} {r['errors']:4d} "
+                    f"{r['p50_ms']:8.1f} {r['p95_ms']:8.1f} {r['p99_ms']:8.1f} {r['qps']:7.1f} "
+                    f"{r['p99_over_bound']:10.2f} {r['qps_over_bound']:10.2f} "
+                    f"{'' if ratio is None else f'{ratio:.2f}':>14s}"
+                )
+                if r["errors"]:
+                    echo(f"[bench]   first error: {r['first_error']}")
     return {"lower_bound": bound, "levels": levels, "k": k, "requests_per_level": requests}

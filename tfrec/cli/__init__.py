@@ -185,6 +185,7 @@ def cmd_serve(args) -> int:
             port=args.port,
             grpc_port=args.grpc_port,
             api_key=args.api_key or os.environ.get("TFREC_API_KEY"),
+            overrides=_parse_set(args.set),
         )
     except PortUnavailableError as e:  # one line naming the port, no traceback
         print(f"error: {e}", file=sys.stderr)
@@ -293,6 +294,14 @@ def build_parser() -> argparse.ArgumentParser:
         "--grpc-port", type=int, help="gRPC port (default: serving.grpc_port, 8500 as TF Serving)"
     )
     sp.add_argument("--api-key", help="require X-API-Key (default: $TFREC_API_KEY, else none)")
+    sp.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a serving.* value of the run's config.yaml, e.g. "
+        "--set serving.batching.batch_timeout_micros=2000 (repeatable)",
+    )
     sp.set_defaults(func=cmd_serve)
 
     sp = sub.add_parser(

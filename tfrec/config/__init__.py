@@ -1,6 +1,7 @@
 """The typed config of tfrec, loaded from YAML and checked on load.
 
-- `schema`: the dataclasses, one per config section, with the rules of each field;
+- `schema`: the dataclasses, one per config section, with the rules of each field (the
+  `serving` section in `serving_schema`, `param` in `fields`);
 - `values`: checking one value against its field's type and range rules;
 - `search_space`: the tuning section's search space (tunable keys, default spaces, checks);
 - `loading`: YAML <-> plain mappings <-> `Config` (`load_config`, `save_config`, `--set`).
@@ -29,7 +30,6 @@ from tfrec.config.schema import (
     RankingConfig,
     RetrievalConfig,
     SearchParam,
-    ServingConfig,
     ShopConfig,
     SplitConfig,
     StageName,
@@ -49,8 +49,10 @@ from tfrec.config.search_space import (
     objective_name,
     resolve_search_space,
 )
+from tfrec.config.serving_schema import BatchingConfig, ServingConfig
 
 __all__ = [
+    "BatchingConfig",
     "STAGE_NAMES",
     "Config",
     "ConfigError",

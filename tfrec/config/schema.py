@@ -11,11 +11,13 @@ are the rules that are enforced (by `tfrec.config.values`).
 
 from __future__ import annotations
 
-import dataclasses
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, Optional
+
+from tfrec.config.fields import param
+from tfrec.config.serving_schema import ServingConfig
 
 Policy = Literal["error", "drop"]
 # the stages of `tfrec run`, in their order (`tfrec.stages.STAGES` runs them)
@@ -25,24 +27,6 @@ StageName = Literal[STAGE_NAMES]
 
 class ConfigError(ValueError):
     """A config file that does not fit the schema. The message names file, key path and value."""
-
-
-def param(
-    default: Any = dataclasses.MISSING,
-    *,
-    default_factory: Any = dataclasses.MISSING,
-    gt: float | None = None,
-    ge: float | None = None,
-    lt: float | None = None,
-    le: float | None = None,
-    min_len: int | None = None,
-    help: str = "",
-) -> Any:
-    """A dataclass field with range rules that `load_config` enforces."""
-    metadata = {"gt": gt, "ge": ge, "lt": lt, "le": le, "min_len": min_len, "help": help}
-    if default_factory is not dataclasses.MISSING:
-        return field(default_factory=default_factory, metadata=metadata)
-    return field(default=default, metadata=metadata)
 
 
 # --------------------------------------------------------------------------------------------
@@ -453,35 +437,6 @@ class IndexConfig:
     # queries used to measure recall@10 against brute force
     eval_queries: int = param(1000, ge=10)
     seed: int = 42
-
-
-@dataclass
-class ServingConfig:
-    """`tfrec serve`: TF Serving REST/gRPC APIs plus /search, /recommend and /similar."""
-
-    host: str = "127.0.0.1"
-    port: int = param(8501, ge=0, le=65535)
-    grpc_port: int = param(8500, ge=0, le=65535)
-    # when set, every request needs the header `X-API-Key: <key>` (gRPC metadata `x-api-key`)
-    api_key: Optional[str] = None
-    max_body_bytes: int = param(1_048_576, ge=1024)
-    # the largest `k` the product endpoints accept
-    max_k: int = param(100, ge=1)
-    # the largest batch (first dimension) a predict request may carry
-    max_batch: int = param(256, ge=1)
-    # how often export directories are scanned for new versions
-    poll_seconds: float = param(2.0, gt=0)
-    # candidates retrieved before ranking and rules cut them to k
-    candidates: int = param(200, ge=1)
-    # REST (uvicorn): a request's headers and body arrive within request_timeout_seconds (408),
-    # with no gap over idle_timeout_seconds (a body short of its Content-Length: 400); at most
-    # max_connections open (more: 503); idle keep-alive connections close after keep_alive_seconds
-    request_timeout_seconds: float = param(30.0, gt=0)
-    idle_timeout_seconds: float = param(5.0, gt=0)
-    keep_alive_seconds: float = param(5.0, gt=0)
-    max_connections: int = param(512, ge=1)
-    # on SIGTERM, requests in flight (REST and gRPC) get this long to finish before the exit
-    graceful_stop_seconds: float = param(10.0, ge=0)
 
 
 @dataclass

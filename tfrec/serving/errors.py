@@ -19,6 +19,16 @@ from pathlib import Path
 ELLIPSIS = "…"
 
 
+class ServingError(Exception):
+    """A request error with an HTTP status and a gRPC code name (TF Serving style)."""
+
+    def __init__(self, message: str, status: int = 400, code: str = "INVALID_ARGUMENT"):
+        super().__init__(message)
+        self.message = message
+        self.status = status
+        self.code = code
+
+
 class PathRedactor:
     """Rewrites the server's on-disk paths in a message.
 

@@ -27,6 +27,8 @@ from tensorflow.core.protobuf import saved_model_pb2
 
 import tfrec  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TensorFlow loads)
 from tfrec.core.log import echo
+from tfrec.serving.batching import BatchQueue
+from tfrec.serving.errors import ServingError
 
 WARMUP = "assets.extra/tf_serving_warmup_requests"
 INFO = "assets.extra/tfrec.json"
@@ -59,16 +61,6 @@ def version_fingerprint(path: Path) -> tuple:
         return ("changing",)
 
 
-class ServingError(Exception):
-    """A request error with an HTTP status and a gRPC code name (TF Serving style)."""
-
-    def __init__(self, message: str, status: int = 400, code: str = "INVALID_ARGUMENT"):
-        super().__init__(message)
-        self.message = message
-        self.status = status
-        self.code = code
-
-
 @dataclass
 class LoadedVersion:
     """One loaded SavedModel version and its signatures."""
@@ -82,6 +74,40 @@ class LoadedVersion:
     # what the server builds per version before swapping it in (`ModelManager(on_load=...)`):
     # the product pipeline's shop context
     extras: dict = field(default_factory=dict)
+    # signature name -> its batch queue (`enable_batching`); the others run one call each
+    batch_queues: dict = field(default_factory=dict)
+
+    def enable_batching(self, batching) -> None:
+        """Queue the calls of every signature named in `batching.max_batch_size` that this
+        version has (`tfrec.serving.batching.BatchQueue`).
+
+        Args:
+            batching: a `BatchingConfig` (`serving.batching`); not enabled: nothing is queued.
+
+        Example:
+        ```python
+        version.enable_batching(cfg.serving.batching)
+        version.run("query_encoder", inputs)  # grouped with concurrent calls
+        ```
+        """
+        if batching is None or not batching.enabled:
+            return
+        for sig_name, max_rows in batching.max_batch_size.items():
+            if sig_name in self.signature_defs and sig_name not in self.batch_queues:
+                fn = self.loaded.signatures[sig_name]
+                self.batch_queues[sig_name] = BatchQueue(
+                    lambda tensors, fn=fn: _call(fn, tensors),
+                    f"{self.name}:{self.version}/{sig_name}",
+                    max_rows,
+                    batching.batch_timeout_micros,
+                    batching.max_enqueued_batches,
+                    batching.num_batch_threads,
+                )
+
+    def close(self) -> None:
+        """Stop the batch queues once what they hold has run (the version was swapped out)."""
+        for queue in self.batch_queues.values():
+            queue.close()
 
     def signature(self, name: str):
         name = name or "serving_default"
@@ -118,11 +144,17 @@ class LoadedVersion:
                 else:
                     raise ServingError(f"Missing input tensor alias: {key}")
             tensors[key] = _to_tensor(key, inputs[key], dtype, dims)
-        try:
-            out = fn(**tensors)
-        except (tf.errors.InvalidArgumentError, ValueError, TypeError) as e:
-            raise ServingError(_short(e)) from None
-        return {k: v.numpy() for k, v in out.items()}
+        queue = self.batch_queues.get(signature_name or "serving_default")
+        return _call(fn, tensors) if queue is None else queue.call(tensors)
+
+
+def _call(fn, tensors: dict) -> dict[str, np.ndarray]:
+    """One call of a signature function; its errors as `ServingError` (400)."""
+    try:
+        out = fn(**tensors)
+    except (tf.errors.InvalidArgumentError, ValueError, TypeError) as e:
+        raise ServingError(_short(e)) from None
+    return {k: v.numpy() for k, v in out.items()}
 
 
 def _short(e: Exception) -> str:
@@ -253,12 +285,17 @@ class ModelManager:
         on_load: callable taking a `LoadedVersion`, or None. Run on every loaded and warmed-up
             version before it is swapped in (the product pipeline builds the version's shop
             context here); when it raises, the version is refused. Defaults to None.
+        batching: a `BatchingConfig` (`serving.batching`) or None. Each loaded version queues
+            its signatures' calls into batches (`LoadedVersion.enable_batching`); the version
+            swapped out runs what it holds queued, then stops its queues. Defaults to None
+            (every call on its own).
     """
 
-    def __init__(self, export_dir: Path, poll_seconds: float = 2.0, on_load=None):
+    def __init__(self, export_dir: Path, poll_seconds: float = 2.0, on_load=None, batching=None):
         self.export_dir = Path(export_dir)
         self.poll_seconds = poll_seconds
         self.on_load = on_load
+        self.batching = batching
         self._current: dict[str, LoadedVersion] = {}
         self._refused: dict[str, dict[int, str]] = {}
         # name -> version -> the files it was refused with (a change means: try again)
@@ -332,11 +369,15 @@ class ModelManager:
                 if v in refused and refused_files.get(v) == files:
                     continue  # refused as it is now; tried again when its files change
                 t0 = time.time()
+                loaded = None
                 try:
                     loaded = load_version(name, path)
+                    loaded.enable_batching(self.batching)
                     if self.on_load is not None:
                         self.on_load(loaded)
                 except Exception as e:  # a broken version must never take the server down
+                    if loaded is not None:
+                        loaded.close()
                     error = f"{type(e).__name__}: {_short(e)}"
                     with self._lock:
                         again = v in refused
@@ -348,6 +389,8 @@ class ModelManager:
                     refused_files.pop(v, None)
                     self._current[name] = loaded
                     self.swaps += 1
+                if current is not None:  # requests that hold it still finish (unbatched)
+                    current.close()
                 echo(
                     f"[serve] {name} version {v} serving (loaded and warmed up in "
                     f"{time.time() - t0:.1f} s)"
@@ -380,3 +423,8 @@ class ModelManager:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=5)
+
+    def close(self) -> None:
+        """Stop the served versions' batch queues (after `stop`, once requests have ended)."""
+        for version in list(self._current.values()):
+            version.close()

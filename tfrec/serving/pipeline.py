@@ -70,6 +70,7 @@ from tfrec.text.frozen import FrozenTextEmbedder, frozen_text_tables
 SHOP_MODELS = ("tfrec_scann", "tfrec")  # the model whose versions the endpoints use, in order
 RANKER_MODEL = "tfrec_ranker"  # the ranker /search and /recommend use when it is served
 RANKED_ENDPOINTS = ("search", "recommend")
+RANK_CANDIDATES = 100  # retrieved candidates the ranker re-ranks per request
 MAX_LIST = 100  # the most ids / queries one list parameter may hold
 MAX_TEXT = 500  # the longest query, user id or item id accepted
 
@@ -212,7 +213,7 @@ class ProductPipeline:
         candidates: int = 200,
         max_k: int = 100,
         max_items: int = 256,
-        rank_candidates: int = 100,
+        rank_candidates: int = RANK_CANDIDATES,
         ranker_model: str = RANKER_MODEL,
         journal: LiveItemJournal | None = None,
     ):
@@ -406,12 +407,15 @@ class ProductPipeline:
         history = [int(i) for i in ctx.user_histories.get(uid, [])] if uid else []
         session_rows, _ = ctx.known_items(session)
         recent = [ctx.item_ids[i] for i in [*history, *session_rows][-ctx.max_history :]]
+        # left-padded with "" (the padding id) to one width, so that every request's rows
+        # stack into one batched ranker call (`serving.batching`)
+        recent = [""] * (max(ctx.max_history, 1) - len(recent)) + recent
         m = len(items)
         position = int(ranker.info.get("serving_position", 1))
         inputs = {
             "query": np.array([query] * m, object),
             "user_id": np.array([uid] * m, object),
-            "recent_item_ids": np.array([recent or [""]] * m, object),
+            "recent_item_ids": np.array([recent] * m, object),
             "item_id": np.array([it["item_id"] for it in items], object),
             "position": np.full(m, position, np.int64),
             "hour": np.full(m, self.hour_of_day(), np.int64),
@@ -508,7 +512,11 @@ class ProductPipeline:
         k = _int(qs, "k", 10, 1, self.max_k)
         weights = parse_weights(qs.get("weights", ""), self.cfg.shop.similar_weights)
         return self._with_category(
-            qs, k, lambda n: similar_items(ctx, item_id, k=n, weights=weights)
+            qs,
+            k,
+            lambda n: similar_items(
+                ctx, item_id, k=n, weights=weights, index_candidates=self.candidates
+            ),
         )
 
     def complementary(self, ctx, qs: dict) -> dict:
@@ -528,6 +536,7 @@ class ProductPipeline:
                 prefer_other_category=s.prefer_other_category,
                 same_category_factor=s.same_category_factor,
                 substitute_similarity=s.substitute_similarity,
+                index_candidates=self.candidates,
             ),
         )
 
@@ -537,7 +546,9 @@ class ProductPipeline:
             raise ServingError("/bundle needs items=<id>[,<id>...]")
         s = self.cfg.shop
         size = _int(qs, "size", s.bundle_size, 1, self.max_k)
-        return bundle(ctx, items, size, s.same_category_factor, s.substitute_similarity)
+        return bundle(
+            ctx, items, size, s.same_category_factor, s.substitute_similarity, self.candidates
+        )
 
     # --- cold start while serving ----------------------------------------------------------
 

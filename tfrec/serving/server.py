@@ -24,7 +24,14 @@ from pathlib import Path
 
 import numpy as np
 
-from tfrec.config import Config, load_config
+from tfrec.config import (
+    Config,
+    ConfigError,
+    config_from_dict,
+    config_to_dict,
+    load_config,
+    set_dotted,
+)
 from tfrec.core.log import echo
 from tfrec.core.rundir import RunDir
 from tfrec.serving.errors import PathRedactor
@@ -75,7 +82,7 @@ class ServingApp:
             )
         self.metrics = Metrics()
         self.redact = PathRedactor(self.run_dir)  # no on-disk path in what a client reads
-        self.manager = ModelManager(export, config.poll_seconds)
+        self.manager = ModelManager(export, config.poll_seconds, batching=config.batching)
         self.pipeline = None
         self.journal = None
         self._http = self._grpc = None
@@ -190,25 +197,39 @@ class ServingApp:
             grpc_done.wait(grace + 5)
         self._http = self._grpc = None
         self._serving = False
+        self.manager.close()
         if self.journal is not None:
             self.journal.close()
             self.journal = None
 
 
-def _run_config(run_dir: Path):
-    """The run's config.yaml (the data, text and shop settings it was trained with)."""
+def _run_config(run_dir: Path, overrides: dict | None = None):
+    """The run's config.yaml (the data, text and shop settings it was trained with), with
+    `overrides` (dotted `serving.*` keys -> values, `tfrec serve --set`) applied."""
+    overrides = dict(overrides or {})
+    other = sorted(k for k in overrides if not k.startswith("serving."))
+    if other:
+        raise ConfigError(
+            f"tfrec serve --set {other[0]}: only serving.* keys can be set when serving (the "
+            "other sections describe how the run was trained)"
+        )
     path = RunDir(run_dir).config
     if not path.exists():
         echo(f"[serve] WARNING: {path} does not exist; using the default config")
-        return Config(run_dir=str(run_dir))
-    return load_config(path)
+        data = config_to_dict(Config(run_dir=str(run_dir)))
+        for key, value in overrides.items():
+            set_dotted(data, key, value)
+        return config_from_dict(data, "tfrec serve --set")
+    return load_config(path, overrides)
 
 
-def serve(run_dir, host=None, port=None, grpc_port=None, api_key=None) -> None:
+def serve(run_dir, host=None, port=None, grpc_port=None, api_key=None, overrides=None) -> None:
     """Run the server until SIGTERM or Ctrl-C, then stop gracefully (`ServingApp.stop`).
     Address, ports and key not given here come from the run's config.yaml `serving` section
-    (defaults 127.0.0.1, 8501, 8500, no key)."""
-    conf = _run_config(Path(run_dir)).serving
+    (defaults 127.0.0.1, 8501, 8500, no key); `overrides` sets other `serving.*` keys
+    (`tfrec serve --set serving.batching.enabled=false`)."""
+    run_config = _run_config(Path(run_dir), overrides)
+    conf = run_config.serving
     stop = threading.Event()
 
     def on_signal(signum, frame):
@@ -226,6 +247,7 @@ def serve(run_dir, host=None, port=None, grpc_port=None, api_key=None) -> None:
         port if port is not None else conf.port,
         grpc_port if grpc_port is not None else conf.grpc_port,
         api_key if api_key is not None else conf.api_key,
+        run_config=run_config,
     ).start()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, on_signal)

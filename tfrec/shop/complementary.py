@@ -81,9 +81,15 @@ def complementary_scores(
     prefer_other_category: bool = True,
     same_category_factor: float = 0.3,
     substitute_similarity: float = 0.9,
+    top: int = 0,
 ) -> tuple[np.ndarray, str]:
     """([N] complement scores, with the cart and padding at -inf; the strongest evidence found
-    for the cart: copurchase, coview, category or popularity)."""
+    for the cart: copurchase, coview, category or popularity).
+
+    With `top` > 0 only the `top` best items before the substitute penalty are scored (the
+    others -inf), so the text-embedding cosines of a large catalog are not all computed; the
+    order of the best items is exact while at least `top // 2` of them are not substitutes
+    (else every item is scored)."""
     cart = [int(c) for c in cart if int(c) != PAD]
     if not cart:
         raise ValueError("complementary items need at least one known cart item")
@@ -101,19 +107,41 @@ def complementary_scores(
         scores += scale * tier / max(float(tier.max()), 1e-12) if tier.max() > 0 else 0.0
         scale *= 1e-3
     if prefer_other_category:
-        cart_leaves = {int(ctx.leaf_idx[a]) for a in cart} - {0}
-        same = (
-            np.isin(ctx.leaf_idx, list(cart_leaves))
-            if cart_leaves
-            else np.zeros(ctx.num_items, bool)
-        )
-        space = ctx.text_embeddings if ctx.text_embeddings is not None else ctx.item_embeddings
-        near = (space @ space[cart].T).max(axis=1) >= substitute_similarity
-        scores = np.where(same | near, scores * same_category_factor, scores)
+        rows = None
+        if 0 < top < ctx.num_items - 1:
+            rows = np.argpartition(-scores, top)[:top]
+        penalised = _substitutes(ctx, cart, substitute_similarity, rows)
+        if rows is not None and (~penalised).sum() < top // 2:
+            rows, penalised = None, _substitutes(ctx, cart, substitute_similarity)
+        if rows is None:
+            scores = np.where(penalised, scores * same_category_factor, scores)
+        else:  # only the best `top` are scored; an item outside cannot outrank them
+            kept = np.full(ctx.num_items, -np.inf)
+            kept[rows] = np.where(penalised, scores[rows] * same_category_factor, scores[rows])
+            scores = kept
     scores = scores.astype(np.float64)
     scores[cart] = -np.inf
     scores[PAD] = -np.inf
     return scores, source
+
+
+def _substitutes(
+    ctx: ShopContext, cart: list[int], similarity: float, rows: np.ndarray | None = None
+) -> np.ndarray:
+    """Whether each item (or each of `rows`) is a substitute of the cart: in the leaf category
+    of a cart item, or within `similarity` text-embedding cosine of one."""
+    leaves = ctx.leaf_idx if rows is None else ctx.leaf_idx[rows]
+    cart_leaves = {int(ctx.leaf_idx[a]) for a in cart} - {0}
+    same = np.isin(leaves, list(cart_leaves)) if cart_leaves else np.zeros(len(leaves), bool)
+    space = ctx.text_embeddings if ctx.text_embeddings is not None else ctx.item_embeddings
+    targets = space if rows is None else space[rows]
+    return same | ((targets @ space[cart].T).max(axis=1) >= similarity)
+
+
+def _top(ctx: ShopContext, depth: int) -> int:
+    """`complementary_scores`' `top` for a request: `depth` in a catalog served through an
+    item index, else 0 (every item scored)."""
+    return depth if ctx.candidate_search is not None else 0
 
 
 def _rows(ctx: ShopContext, item_ids: Sequence[str] | str) -> list[int]:
@@ -144,14 +172,38 @@ def complementary_items(
     prefer_other_category: bool = True,
     same_category_factor: float = 0.3,
     substitute_similarity: float = 0.9,
+    index_candidates: int = 0,
 ) -> dict:
     """Items frequently bought with `item_ids` (one id or a cart), substitutes pushed down.
-    Unknown ids raise `UnknownItemError`."""
+    Unknown ids raise `UnknownItemError`.
+
+    Args:
+        ctx: ShopContext.
+        item_ids: one id or a cart of ids.
+        k: int. Items to return.
+        prefer_other_category, same_category_factor, substitute_similarity: the substitute
+            penalty (see the module docstring).
+        index_candidates: int. In a catalog served through an item index
+            (`ctx.candidate_search` set), the substitute test runs on this many best items
+            only (`complementary_scores(top=...)`); 0: on every item.
+
+    Returns:
+        dict with the `cart`, the strongest evidence `source` and `items`.
+
+    Example:
+        >>> complementary_items(ctx, ["P000123"], k=5)["source"]  # doctest: +SKIP
+        'copurchase'
+    """
     if k < 1:
         raise ValueError(f"`k` must be >= 1. Received: k={k}")
     cart = _rows(ctx, item_ids)
     scores, source = complementary_scores(
-        ctx, cart, prefer_other_category, same_category_factor, substitute_similarity
+        ctx,
+        cart,
+        prefer_other_category,
+        same_category_factor,
+        substitute_similarity,
+        _top(ctx, max(index_candidates, 2 * k)) if index_candidates else 0,
     )
     top = top_k(scores, k, finite_only=True)
     items = [{"rank": r, **_result_row(ctx, cart, int(i), scores[i])} for r, i in enumerate(top, 1)]
@@ -164,8 +216,10 @@ def bundle(
     size: int = 3,
     same_category_factor: float = 0.3,
     substitute_similarity: float = 0.9,
+    index_candidates: int = 0,
 ) -> dict:
-    """A small set (`size` items) that goes with `item_ids`, one item per leaf category."""
+    """A small set (`size` items) that goes with `item_ids`, one item per leaf category
+    (`index_candidates` as in `complementary_items`)."""
     if size < 1:
         raise ValueError(f"`size` must be >= 1. Received: size={size}")
     cart = _rows(ctx, item_ids)
@@ -174,7 +228,12 @@ def bundle(
     for _ in range(size):
         current = cart + chosen
         scores, _ = complementary_scores(
-            ctx, current, True, same_category_factor, substitute_similarity
+            ctx,
+            current,
+            True,
+            same_category_factor,
+            substitute_similarity,
+            _top(ctx, index_candidates) if index_candidates else 0,
         )
         used = {int(ctx.leaf_idx[a]) for a in current} - {0}
         if used:
