@@ -14,6 +14,8 @@ from tfrec.config import IndexConfig
 from tfrec.core.log import echo
 from tfrec.index.exact import exact_top_k, recall_against, synthetic_queries
 from tfrec.index.params import RECALL_K, choose_params, scann_config_text
+from tfrec.index.scann_index import ItemIndex
+from tfrec.index.search_tuner import tune_search
 
 # the device-index variants measured per target: (kind, stored dtype)
 DEVICE_VARIANTS = (("approx_max_k", "float32"), ("approx_max_k", "bfloat16"))
@@ -68,9 +70,10 @@ def index_benchmark(
     """ScaNN (tree + AH + reorder, parameters from `choose_params`) and the device index
     (`tfrec.index.device_graph.device_search`: `approx_max_k` in float32 and bfloat16, and the
     exact kind) against exact brute force (numpy float32 matmul + argpartition) on random unit
-    embeddings. For each target recall@10, `leaves_to_search` is raised until ScaNN reaches it
-    on the queries (items plus noise, as `synthetic_queries`) and `approx_max_k` runs with it as
-    its `recall_target`; every row prints the recall it measured; brute force is exact (recall
+    embeddings. For each target recall@10, ScaNN runs at the cheapest setting that reaches it on
+    the queries (items plus noise, as `synthetic_queries`): `tune_search` searches
+    `leaves_to_search` both ways from `choose_params`' start, then `reorder`; `approx_max_k` runs
+    with the target as its `recall_target`; every row prints the recall it measured; brute force is exact (recall
     1.0 >= every target). Throughput is measured one query at a time (serving) and in batches of
     256, each bounded by `max_seconds`; ScaNN and numpy on one thread each (BLAS limited through
     threadpoolctl where installed: on a shared machine a multi-threaded BLAS measures the
@@ -124,8 +127,12 @@ def _bench_index_size(n, dim, targets, num_queries, k, max_seconds, seed, thread
     exact = exact_top_k(db, queries, k)
     params = choose_params(n, IndexConfig(brute_force_below=0))
     t1 = time.perf_counter()
-    searcher = scann_ops_pybind.create_searcher(db, scann_config_text(db, params))
+    searcher = scann_ops_pybind.create_searcher(
+        db, scann_config_text(db, params), docids=[str(i) for i in range(n)]
+    )
     build_s = time.perf_counter() - t1
+    index = ItemIndex(searcher, db, [str(i) for i in range(n)], params)
+    start = (params.leaves_to_search, params.reorder)
 
     def brute_force(q):
         return exact_top_k(db, q, k)
@@ -165,19 +172,17 @@ def _bench_index_size(n, dim, targets, num_queries, k, max_seconds, seed, thread
         )
         return out
 
-    rows, leaves = [], max(1, params.leaves_to_search)
+    rows = []
     for target in targets:
-        while True:
-            kwargs = {
-                "final_num_neighbors": k,
-                "leaves_to_search": leaves,
-                "pre_reorder_num_neighbors": params.reorder,
-            }
-            approx, _ = searcher.search_batched(queries, **kwargs)
-            recall = recall_against(np.asarray(approx), exact)
-            if recall >= target or leaves >= params.num_leaves:
-                break
-            leaves = min(params.num_leaves, max(leaves + 1, leaves * 5 // 4))
+        # the cheapest setting meeting the target, searched both ways from the start
+        params.leaves_to_search, params.reorder = start
+        chosen = tune_search(index, queries, exact, target)
+        leaves, recall = chosen.leaves_to_search, chosen.recall_at_10
+        kwargs = {
+            "final_num_neighbors": k,
+            "leaves_to_search": leaves,
+            "pre_reorder_num_neighbors": max(chosen.reorder, k),
+        }
         single = _timed_qps(lambda q, kw=kwargs: searcher.search(q[0], **kw), queries, max_seconds)
         batched = _timed_qps(
             lambda q, kw=kwargs: searcher.search_batched(q, **kw),
@@ -192,8 +197,9 @@ def _bench_index_size(n, dim, targets, num_queries, k, max_seconds, seed, thread
                 recall,
                 single,
                 batched,
-                f"{leaves}/{params.num_leaves} leaves searched",
+                f"{leaves}/{params.num_leaves} leaves searched, reorder {chosen.reorder}",
                 leaves_to_search=leaves,
+                reorder=chosen.reorder,
                 num_leaves=params.num_leaves,
                 build_seconds=build_s,
             )
