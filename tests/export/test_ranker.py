@@ -1,5 +1,8 @@
-"""The ranker export: `ranker` scores equal the in-process `serving_scores`, stock TF Serving
-ops only, skipped (with the reason) when the run has no trained ranker."""
+"""The ranker export: `ranker` scores (and `ranker_embedded`'s, from the retrieval export's
+query embeddings) equal the in-process `serving_scores`, stock TF Serving ops only, skipped
+(with the reason) when the run has no trained ranker."""
+
+import json
 
 import numpy as np
 import pytest
@@ -66,6 +69,27 @@ def test_ranker_export_scores_equal_in_process_serving_scores(exported, exported
     ):
         np.testing.assert_allclose(got[out].numpy(), want[ref], rtol=1e-4, atol=1e-5)
     assert got["in_catalog"].numpy().all()
+    # ranker_embedded: the same scores from the retrieval export's query_encoder embeddings
+    loaded = load_version(path)
+    encoder = load_version(run.export_model("tfrec") / "1").signatures["query_encoder"]
+    as_tf = {
+        k: tf.constant(v.astype(bytes) if v.dtype == object else v) for k, v in request.items()
+    }
+    emb = encoder(
+        query=as_tf["query"], user_id=as_tf["user_id"], recent_item_ids=as_tf["recent_item_ids"]
+    )["embedding"]
+    embedded = loaded.signatures["ranker_embedded"](
+        query_embedding=emb,
+        **{k: as_tf[k] for k in ("recent_item_ids", "item_id", "position", "hour")},
+    )
+    np.testing.assert_allclose(
+        embedded["serving_score"].numpy(), want["serving_score"], rtol=1e-4, atol=1e-5
+    )
+    info = json.loads((path / "assets.extra" / "tfrec.json").read_text())
+    retrieval_info = json.loads(
+        (run.export_model("tfrec") / "1" / "assets.extra" / "tfrec.json").read_text()
+    )
+    assert info["query_fingerprint"] == retrieval_info["query_fingerprint"]
     config = run.models_config.read_text()
     assert 'name: "tfrec"' in config  # run_export adds the ranker (tests/stages/test_export.py)
 

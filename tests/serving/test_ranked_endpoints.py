@@ -151,9 +151,10 @@ def test_concurrent_searches_batched_answer_as_each_alone(ranked_app):
     requests = [dict(q=q, user_id=u, k=5) for q in ("mug", "blue lamp", "tent") for u in users]
     alone = [get(app, "search", **r) for r in requests]
     queues = [
-        app.manager.get("tfrec_ranker").batch_queues["ranker"],
+        app.manager.get("tfrec_ranker").batch_queues["ranker_embedded"],
         app.pipeline.current()[0].batch_queues["query_encoder"],
     ]
+    ctx.query_encoder._recent.clear()  # the embeddings of the requests above are cached
     before = [(q.batches, q.requests) for q in queues]
     for q in queues:
         q.timeout = 0.3  # the requests of this test meet in one batch
@@ -180,3 +181,28 @@ def test_concurrent_searches_batched_answer_as_each_alone(ranked_app):
     for q, (batches, served) in zip(queues, before, strict=True):
         # fewer calls than requests: some were grouped
         assert q.requests - served == len(requests) and q.batches - batches < len(requests)
+
+
+def test_ranker_reuses_the_query_embedding_only_from_the_same_query_tower(ranked_app):
+    """`ranker_embedded` takes the embedding /search computed when the ranker export and the
+    served retrieval export share a `query_fingerprint`; otherwise the ranker encodes the query
+    itself (`ranker`), with the same result."""
+    app, _ = ranked_app
+    ranker = app.manager.get("tfrec_ranker")
+    version, _ = app.pipeline.current()
+    assert ranker.info["query_fingerprint"] == version.info["query_fingerprint"]
+    queues = ranker.batch_queues
+    before = {name: queues[name].requests for name in ("ranker", "ranker_embedded")}
+    _, reused = get(app, "search", q="blue mug", user_id="u1", k=5)
+    assert queues["ranker_embedded"].requests == before["ranker_embedded"] + 1
+    fingerprint = ranker.info["query_fingerprint"]
+    ranker.info["query_fingerprint"] = "another model"
+    try:
+        _, encoded = get(app, "search", q="blue mug", user_id="u1", k=5)
+    finally:
+        ranker.info["query_fingerprint"] = fingerprint
+    assert queues["ranker"].requests == before["ranker"] + 1
+    assert [it["item_id"] for it in encoded["items"]] == [it["item_id"] for it in reused["items"]]
+    np.testing.assert_allclose(
+        [it["score"] for it in encoded["items"]], [it["score"] for it in reused["items"]], atol=1e-4
+    )

@@ -90,6 +90,12 @@ def lower_bound(
     index = load_item_index(run.index)
     k = min(candidates, int(version.info.get("max_k", candidates)), len(index))
     position = int(ranker.info.get("serving_position", 1)) if ranker is not None else 1
+    fingerprint = ranker.info.get("query_fingerprint") if ranker is not None else None
+    embedded = bool(
+        fingerprint
+        and "ranker_embedded" in ranker.signature_defs
+        and fingerprint == version.info.get("query_fingerprint")
+    )
 
     def one(q: str) -> None:
         emb = version.run(
@@ -103,17 +109,18 @@ def lower_bound(
         found = index.search_positions(emb, k)[0][0][:rank_candidates]
         if ranker is not None:
             m = len(found)
-            ranker.run(
-                "ranker",
-                {
-                    "query": np.array([q] * m, object),
-                    "user_id": np.array([""] * m, object),
-                    "recent_item_ids": np.full((m, 1), "", object),
-                    "item_id": np.array([index.item_ids[i] for i in found], object),
-                    "position": np.full(m, position, np.int64),
-                    "hour": np.full(m, 12, np.int64),
-                },
-            )
+            inputs = {
+                "recent_item_ids": np.full((m, 1), "", object),
+                "item_id": np.array([index.item_ids[i] for i in found], object),
+                "position": np.full(m, position, np.int64),
+                "hour": np.full(m, 12, np.int64),
+            }
+            if embedded:  # as /search does: the query embedding is handed over
+                ranker.run("ranker_embedded", {"query_embedding": np.repeat(emb, m, 0), **inputs})
+            else:
+                inputs["query"] = np.array([q] * m, object)
+                inputs["user_id"] = np.array([""] * m, object)
+                ranker.run("ranker", inputs)
 
     for q in queries[:warmup]:
         one(q)

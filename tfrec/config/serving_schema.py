@@ -13,7 +13,12 @@ from tfrec.config.fields import param
 
 # the signatures batched by default, with the most rows one batched call carries: a /search
 # sends one query row to query_encoder and neighbors and `rank_candidates` rows to the ranker
-DEFAULT_MAX_BATCH_SIZE = {"query_encoder": 64, "neighbors": 64, "ranker": 6400}
+DEFAULT_MAX_BATCH_SIZE = {
+    "query_encoder": 64,
+    "neighbors": 64,
+    "ranker": 6400,
+    "ranker_embedded": 6400,
+}
 
 
 @dataclass

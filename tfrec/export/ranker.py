@@ -4,7 +4,11 @@ the WordPiece tokenizer; only when the run has a trained ranker, see `export_ran
 Signature `ranker(query, user_id [B] string, recent_item_ids [B, L] string, item_id [B] string,
 position [B] int64, hour [B] int64) -> p_click, p_purchase, score, serving_score,
 retrieval_logit [B] float32, in_catalog [B] bool`: one row per (request, candidate); see
-`RankerServingModule`.
+`RankerServingModule`. Signature `ranker_embedded(query_embedding [B, D] float32,
+recent_item_ids, item_id, position, hour)`: the same scores from the query embeddings the
+retrieval export's `query_encoder` gives for the rows' (query, user_id, recent_item_ids), so a
+server that already ran it skips BERT; valid only with a retrieval export of the same
+`query_fingerprint` (`tfrec.json`).
 """
 
 from __future__ import annotations
@@ -26,7 +30,13 @@ from tfrec.export.serving_module import (
     RetrievalServingModule,
     run_numeric_stats,
 )
-from tfrec.export.versions import as_tensor_value, custom_op_types, prune_versions, save_version
+from tfrec.export.versions import (
+    as_tensor_value,
+    custom_op_types,
+    prune_versions,
+    query_fingerprint,
+    save_version,
+)
 from tfrec.index.scann_index import ItemIndex
 from tfrec.models.ranking_features import RankingFeatureBuilder
 from tfrec.training.ranking_io import load_ranking_model
@@ -149,7 +159,15 @@ class RankerServingModule(tf.Module):
         q_unique = r.embed_query(
             tf.gather(query, first), tf.gather(user_id, first), tf.gather(recent_item_ids, first)
         )
-        q_emb = tf.gather(q_unique, rows)
+        return self.ranker_embedded_scores(
+            tf.gather(q_unique, rows), recent_item_ids, item_id, position, hour
+        )
+
+    def ranker_embedded_scores(self, query_embedding, recent_item_ids, item_id, position, hour):
+        """The scores from the rows' query embeddings (the retrieval model's `query_encoder`
+        output of the same request), without running the query tower again."""
+        r = self.retrieval
+        q_emb = tf.cast(query_embedding, tf.float32)
         item = r.item_table.lookup(item_id)
         i_emb = tf.gather(self.item_embeddings, item)
         hist = r.item_table.lookup(recent_item_ids)
@@ -187,7 +205,12 @@ class RankerServingModule(tf.Module):
             tf.TensorSpec([None], tf.int64, name="hour"),
         ]
         fn = tf.function(self.ranker_scores, input_signature=spec).get_concrete_function()
-        return {"ranker": fn, "serving_default": fn}
+        dim = int(self.item_embeddings.shape[1])
+        embedded_spec = [tf.TensorSpec([None, dim], tf.float32, name="query_embedding"), *spec[2:]]
+        embedded = tf.function(
+            self.ranker_embedded_scores, input_signature=embedded_spec
+        ).get_concrete_function()
+        return {"ranker": fn, "serving_default": fn, "ranker_embedded": embedded}
 
 
 def ranker_example_inputs(data, ranker, n: int = 4) -> dict[str, np.ndarray]:
@@ -355,6 +378,18 @@ def export_ranker(
         )
         want = reference_ranker_scores(builder, model, ranker, request, temperature)
         diff = float(np.max(np.abs(got["serving_score"].numpy() - want["serving_score"])))
+        # ranker_embedded: the same scores from the query encoder's embeddings of the rows
+        q_emb = retrieval.query_encoder(
+            *[tf.constant(as_tensor_value(request[k])) for k in RANKER_INPUTS[:3]]
+        )["embedding"]
+        embedded = loaded.signatures["ranker_embedded"](
+            query_embedding=q_emb,
+            **{k: tf.constant(as_tensor_value(request[k])) for k in RANKER_INPUTS[2:]},
+        )
+        diff = max(
+            diff,
+            float(np.max(np.abs(embedded["serving_score"].numpy() - want["serving_score"]))),
+        )
         checked.update(diff=diff, n=len(want["serving_score"]))
         if diff > 1e-3:
             raise ValueError(
@@ -370,6 +405,7 @@ def export_ranker(
         "optional_inputs": {**OPTIONAL_INPUTS, "position": ranker.serving_position},
         "tokenizer": STOCK_TOKENIZER,
         "text_checkpoint": cfg.text.checkpoint,
+        "query_fingerprint": query_fingerprint(model, cfg.text.checkpoint),
         "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
     }
     base = run.export_model(name)

@@ -33,6 +33,7 @@ from tfrec.export.versions import (
     custom_op_types,
     models_config,
     prune_versions,
+    query_fingerprint,
     save_version,
 )
 from tfrec.index.device_index import DeviceIndex
@@ -172,6 +173,7 @@ def export_model(
         "optional_inputs": {**OPTIONAL_INPUTS, **{x.name: x.default for x in extras}},
         "extra_item_inputs": [asdict(x) for x in extras],
         "text_checkpoint": cfg.text.checkpoint,
+        "query_fingerprint": query_fingerprint(model, cfg.text.checkpoint),
         "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
     }
     out = {}

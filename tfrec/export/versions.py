@@ -15,6 +15,7 @@ request per signature) and `tfrec.json` (what a server needs to know beyond the 
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 import time
@@ -244,3 +245,30 @@ def prune_versions(base: Path, keep: int) -> None:
     versions = sorted((int(p.name) for p in base.iterdir() if p.name.isdigit()), reverse=True)
     for v in versions[keep:]:
         shutil.rmtree(base / str(v), ignore_errors=True)
+
+
+def query_fingerprint(model, text_checkpoint: str) -> str:
+    """A digest of everything that turns a request into a query embedding: the retrieval
+    model's query tower and query-side text encoder weights and the text checkpoint named.
+    Exports of the same model carry the same value (`tfrec.json` `query_fingerprint`), so a
+    server may hand the embedding one export computed to another (`ranker_embedded`).
+
+    Args:
+        model: the `RetrievalModel`.
+        text_checkpoint: the config's `text.checkpoint`.
+
+    Returns:
+        16 hex digits.
+
+    Example:
+    ```python
+    query_fingerprint(model, cfg.text.checkpoint)  # '3f9a0c...'
+    ```
+    """
+    digest = hashlib.sha256(str(text_checkpoint).encode())
+    layers = [model.query_tower, getattr(model, "text_encoder", None)]
+    for layer in [x for x in layers if x is not None]:
+        for w in sorted(layer.weights, key=lambda v: v.name):
+            digest.update(w.name.encode())
+            digest.update(np.ascontiguousarray(w.numpy()).tobytes())
+    return digest.hexdigest()[:16]

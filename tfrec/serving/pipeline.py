@@ -413,13 +413,25 @@ class ProductPipeline:
         m = len(items)
         position = int(ranker.info.get("serving_position", 1))
         inputs = {
-            "query": np.array([query] * m, object),
-            "user_id": np.array([uid] * m, object),
             "recent_item_ids": np.array([recent] * m, object),
             "item_id": np.array([it["item_id"] for it in items], object),
             "position": np.full(m, position, np.int64),
             "hour": np.full(m, self.hour_of_day(), np.int64),
         }
+        encoder = ctx.query_encoder
+        served = getattr(getattr(encoder, "version", None), "info", {})
+        fingerprint = ranker.info.get("query_fingerprint")
+        if (
+            "ranker_embedded" in ranker.signature_defs
+            and fingerprint
+            and fingerprint == served.get("query_fingerprint")
+        ):  # the same query tower: the embedding /search computed, not BERT again
+            emb = encoder.encode([query], [uid], np.array([recent], object))
+            return ranker.run(
+                "ranker_embedded", {"query_embedding": np.repeat(emb, m, 0), **inputs}
+            )
+        inputs["query"] = np.array([query] * m, object)
+        inputs["user_id"] = np.array([uid] * m, object)
         return ranker.run("ranker", inputs)
 
     def _with_category(self, qs: dict, k: int, call) -> dict:

@@ -20,7 +20,9 @@ version itself serves, so the product endpoints answer with the version's own ve
 
 from __future__ import annotations
 
+import collections
 import copy
+import threading
 from collections.abc import Sequence
 
 import numpy as np
@@ -33,6 +35,7 @@ from tfrec.shop.context import ShopContext
 from tfrec.text.frozen import FrozenTextEmbedder
 
 BATCH = 256
+CACHED = 256  # single-row query embeddings `ServedQueryEncoder` keeps
 
 
 class ServedQueryEncoder:
@@ -48,6 +51,10 @@ class ServedQueryEncoder:
         self.version = version
         self.user_ids = list(user_ids)
         self.item_ids = item_ids
+        # (query, user id, recent item ids) -> embedding of the last single-row requests: the
+        # ranker's `ranker_embedded` asks again for the embedding /search just computed
+        self._recent: collections.OrderedDict = collections.OrderedDict()
+        self._lock = threading.Lock()
 
     def __call__(self, queries, user_idx, history) -> np.ndarray:
         user_idx = np.asarray(user_idx, np.int64).reshape(-1)
@@ -59,15 +66,34 @@ class ServedQueryEncoder:
         ).reshape(len(user_idx), -1)
         if recent.shape[1] == 0:
             recent = np.full((len(user_idx), 1), "", dtype=object)
+        return self.encode([str(q or "") for q in queries], users, recent)
+
+    def encode(self, queries: list[str], users: list[str], recent: np.ndarray) -> np.ndarray:
+        """`[B, D]` embeddings of raw `query_encoder` inputs; a single row is answered from the
+        last `CACHED` single rows when it was asked for already."""
+        key = None
+        if len(queries) == 1:
+            key = (queries[0], users[0], tuple(recent[0]))
+            with self._lock:
+                hit = self._recent.get(key)
+                if hit is not None:
+                    self._recent.move_to_end(key)
+                    return hit
         out = self.version.run(
             "query_encoder",
             {
-                "query": np.array([str(q or "") for q in queries], dtype=object),
+                "query": np.array(queries, dtype=object),
                 "user_id": np.array(users, dtype=object),
-                "recent_item_ids": recent,
+                "recent_item_ids": np.asarray(recent, dtype=object),
             },
         )
-        return np.asarray(out["embedding"], np.float32)
+        emb = np.asarray(out["embedding"], np.float32)
+        if key is not None:
+            with self._lock:
+                self._recent[key] = emb
+                while len(self._recent) > CACHED:
+                    self._recent.popitem(last=False)
+        return emb
 
 
 class ServedIndexSearch:
