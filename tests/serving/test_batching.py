@@ -156,7 +156,7 @@ def test_batched_query_encoder_and_index_answer_as_unbatched(exported_run):
     path = run.export / name / "1"
     alone = load_version(name, path)
     batched = load_version(name, path)
-    batched.enable_batching(BatchingConfig(batch_timeout_micros=WAIT))
+    batched.enable_batching(BatchingConfig(enabled=True, batch_timeout_micros=WAIT))
     queries = ["red mug", "a much longer query about blue ceramic kitchen plates", "lamp"]
 
     def encode(version, q):

@@ -2,6 +2,7 @@
 candidates in the ranker's serving-score order (the same order as the in-process ranker), name
 the ranker and give each item p_click / p_purchase; without one they answer as before."""
 
+import dataclasses
 import shutil
 import threading
 
@@ -9,6 +10,7 @@ import numpy as np
 import pytest
 from serving_client import as_json, get, http
 
+from tfrec.config import BatchingConfig
 from tfrec.core.rundir import RunDir
 from tfrec.serving.server import ServingApp
 from tfrec.shop import home_feed, search
@@ -29,7 +31,9 @@ def ranked_app(exported_run, tmp_path_factory):
     copy = RunDir(root)
     ranker = make_tiny_ranker(cfg, copy, data, model)
     assert export_ranker(cfg, copy, model, data, index) == root / "export" / "tfrec_ranker" / "1"
-    server = ServingApp(root, port=0, grpc_port=0, config=cfg.serving, run_config=cfg)
+    # batching on: the queues' counts show which signature served (and that calls grouped)
+    serving = dataclasses.replace(cfg.serving, batching=BatchingConfig(enabled=True))
+    server = ServingApp(root, port=0, grpc_port=0, config=serving, run_config=cfg)
     server.start()
     server.pipeline.hour_of_day = lambda: HOUR
     yield server, ranker

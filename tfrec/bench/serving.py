@@ -30,7 +30,7 @@ from urllib.parse import urlencode
 import numpy as np
 import pandas as pd
 
-from tfrec.config import load_config
+from tfrec.config import BatchingConfig, load_config
 from tfrec.core.log import echo
 from tfrec.core.rundir import RunDir
 from tfrec.index.kinds import load_item_index
@@ -40,8 +40,11 @@ from tfrec.serving.pipeline import RANK_CANDIDATES, RANKER_MODEL
 REPO = Path(__file__).resolve().parents[2]
 CONCURRENCY = (1, 8, 32)
 # the servers measured, each its own `tfrec serve` child: without batching (the baseline of
-# the same run), then as the run's config.yaml serves (`serving.batching`)
-SERVER_MODES = (("unbatched", ("serving.batching.enabled=false",)), ("batched", ()))
+# the same run), then with it (the run's other `serving.batching` settings)
+SERVER_MODES = (
+    ("unbatched", ("serving.batching.enabled=false",)),
+    ("batched", ("serving.batching.enabled=true",)),
+)
 
 
 def percentiles(latencies_s: list[float]) -> dict:
@@ -283,16 +286,12 @@ def serving_benchmark(
     queries = run_queries(run_dir, requests)
     bound = lower_bound(run_dir, queries, candidates, rank_candidates)
     cfg_path = RunDir(run_dir).config
-    b = load_config(cfg_path).serving.batching if cfg_path.exists() else None
+    b = load_config(cfg_path).serving.batching if cfg_path.exists() else BatchingConfig()
     echo(
         f"[bench] /search on {run_dir} (model {bound['model']}, ranker {bound['ranker']}, k={k}, "
         f"{bound['k']} candidates, {bound['ranked']} ranked), {requests} requests per level, "
-        f"{len(queries)} distinct logged queries, loopback; the run's batching "
-        + (
-            f"on (timeout {b.batch_timeout_micros} us, max rows {b.max_batch_size})"
-            if b is not None and b.enabled
-            else "off"
-        )
+        f"{len(queries)} distinct logged queries, loopback; batched: timeout "
+        f"{b.batch_timeout_micros} us, max rows {b.max_batch_size}"
     )
     stages = "query_encoder + index search" + (" + ranker" if bound["ranker"] else "")
     echo(

@@ -25,9 +25,12 @@ DEFAULT_MAX_BATCH_SIZE = {
 class BatchingConfig:
     """Server-side batching, as TF Serving's `--enable_batching` with a batching parameters file:
     concurrent calls of one signature of one model version are queued and run as one call
-    (`tfrec.serving.batching`). REST and gRPC predicts and the shop endpoints go through it."""
+    (`tfrec.serving.batching`). REST and gRPC predicts and the shop endpoints go through it.
+    Off by default, as in TF Serving: on a 2-core CPU `tfrec bench --only serving` measured it
+    slower than unbatched (docs/serving.md); turn it on where one call of a batch is much
+    cheaper than its requests one by one (an accelerator, many cores)."""
 
-    enabled: bool = True
+    enabled: bool = False
     # signature name -> the most rows (first dimension, summed over requests) of one batched
     # call, TF Serving's max_batch_size; signatures not named run each request on its own
     max_batch_size: dict[str, int] = param(

@@ -227,7 +227,7 @@ def serve(run_dir, host=None, port=None, grpc_port=None, api_key=None, overrides
     """Run the server until SIGTERM or Ctrl-C, then stop gracefully (`ServingApp.stop`).
     Address, ports and key not given here come from the run's config.yaml `serving` section
     (defaults 127.0.0.1, 8501, 8500, no key); `overrides` sets other `serving.*` keys
-    (`tfrec serve --set serving.batching.enabled=false`)."""
+    (`tfrec serve --set serving.batching.enabled=true`)."""
     run_config = _run_config(Path(run_dir), overrides)
     conf = run_config.serving
     stop = threading.Event()
