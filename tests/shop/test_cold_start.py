@@ -72,3 +72,42 @@ def test_added_item_is_served_at_once(tiny_ctx, tiny_data, tiny_model):
     assert sim["items"][0]["item_id"] == c.item_ids[5]
     feed = home_feed(ctx, None, session_items=[c.item_ids[5]], k=3, exclude_seen=True)
     assert "new5" in [r["item_id"] for r in feed["items"]]
+
+
+
+def test_many_items_added_at_once_keep_every_array_aligned(ctx):
+    """One call adds a batch (arrays grow once): new ids get new rows in order, an existing id
+    is updated in place, an id given twice keeps its last row's values."""
+    n0 = ctx.num_items
+    ids = ["a", "i2", "b", "a"]
+    dim, text_dim = ctx.item_embeddings.shape[1], ctx.text_embeddings.shape[1]
+    emb = np.eye(4, dim, dtype=np.float32)
+    feats = {
+        "item_ids": ids,
+        "titles": ["first a", "new mug", "b", "last a"],
+        "texts": ["first a", "new mug", "b", "last a"],
+        "categories": ["", "A > B > C", "", ""],
+        "brands": ["", "b1", "", ""],
+        "prices": np.array([1.0, 2.0, 3.0, 4.0]),
+        "category": np.zeros((4, ctx.category_idx.shape[1]), np.int64),
+        "brand": np.array([0, 1, 0, 0]),
+        "price_bucket": np.array([1, 1, 2, 3]),
+    }
+    rows = add_items_to_context(ctx, feats, emb, np.ones((4, text_dim), np.float32))
+    assert rows == [n0, 2, n0 + 1, n0]
+    assert ctx.num_items == n0 + 2 and ctx.item_ids[n0:] == ["a", "b"]
+    assert ctx.item_index("a") == n0 and ctx.item_index("b") == n0 + 1
+    assert ctx.titles[n0] == "last a" and ctx.prices[n0] == 4.0
+    assert ctx.titles[2] == "new mug" and ctx.prices[2] == 2.0
+    np.testing.assert_array_equal(ctx.item_embeddings[n0], emb[3])
+    for name in ("prices", "brand_idx", "price_bucket", "popularity", "leaf_idx"):
+        assert len(getattr(ctx, name)) == ctx.num_items, name
+    assert ctx.item_embeddings.shape[0] == ctx.text_embeddings.shape[0] == ctx.num_items
+    assert len(ctx.titles) == len(ctx.categories) == len(ctx.brands) == ctx.num_items
+    assert sorted(ctx.popularity_position) == list(range(ctx.num_items))
+    assert ctx.popularity_position[0] == ctx.num_items - 1  # padding last
+    for counts in (ctx.coview, ctx.copurchase):
+        assert len(counts.indptr) == ctx.num_items + 1
+        assert len(counts.item_sessions) == ctx.num_items
+        assert counts.row(n0 + 1)[0].size == 0
+    assert similar_items(ctx, "b", k=2)["items"]  # the new rows are served

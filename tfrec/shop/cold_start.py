@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from tfrec.data.catalog import item_text, split_category
-from tfrec.shop.context import ShopContext, _leaf_index, normalise_rows
+from tfrec.shop.context import PAD, ShopContext, _leaf_index, normalise_rows
 
 
 def new_item_features(catalog, items: pd.DataFrame) -> dict:
@@ -111,57 +111,81 @@ def add_items_to_context(
     ctx: ShopContext, feats: dict, embeddings: np.ndarray, text_embeddings: np.ndarray | None
 ) -> list[int]:
     """Append new items (from `new_item_features`) to a context so the feed, search and similar
-    items can return them at once; ids already present are replaced in place. Returns rows."""
-    rows = []
-    for j, item_id in enumerate(feats["item_ids"]):
+    items can return them at once; ids already present are replaced in place (an id given twice:
+    the last row wins). Returns the rows, in the order of `feats`.
+
+    The arrays grow once for all new items (a million items are added in seconds; growing them
+    item by item copied the whole catalog per item).
+
+    Args:
+        ctx: ShopContext, changed in place.
+        feats: `new_item_features` of the items.
+        embeddings: `[n, D]` item-tower embeddings.
+        text_embeddings: `[n, H]` text embeddings, or None.
+
+    Returns:
+        list of the n context rows.
+
+    Example:
+    ```python
+    rows = add_items_to_context(ctx, new_item_features(catalog, items), emb, text)
+    ```
+    """
+    ids = feats["item_ids"]
+    start = ctx.num_items
+    fresh: dict[str, int] = {}
+    rows = np.empty(len(ids), np.int64)
+    for j, item_id in enumerate(ids):
         idx = ctx._item_index.get(item_id)
         if idx is None:
-            idx = ctx.num_items
-            ctx.item_ids.append(item_id)
-            ctx.titles.append("")
-            ctx.categories.append("")
-            ctx.brands.append("")
-            if ctx.texts is not None:
-                ctx.texts.append("")
-            ctx._item_index[item_id] = idx
-            grow = {
-                "prices": np.nan,
-                "category_idx": np.zeros((1, ctx.category_idx.shape[1]), np.int64),
-                "brand_idx": 0,
-                "price_bucket": 0,
-                "popularity": 0.0,
-                "leaf_idx": 0,
-                "popularity_position": ctx.num_items - 1,
-            }
-            for name, value in grow.items():
-                arr = getattr(ctx, name)
-                setattr(
-                    ctx, name, np.concatenate([arr, np.asarray(value).reshape(1, *arr.shape[1:])])
-                )
-            ctx.item_embeddings = np.vstack(
-                [ctx.item_embeddings, np.zeros((1, ctx.item_embeddings.shape[1]), np.float32)]
-            )
-            if ctx.text_embeddings is not None:
-                ctx.text_embeddings = np.vstack(
-                    [ctx.text_embeddings, np.zeros((1, ctx.text_embeddings.shape[1]), np.float32)]
-                )
-            for counts in (ctx.coview, ctx.copurchase):
-                counts.indptr = np.append(counts.indptr, counts.indptr[-1])
-                counts.item_sessions = np.append(counts.item_sessions, 0.0).astype(np.float32)
+            idx = fresh.setdefault(item_id, start + len(fresh))
+        rows[j] = idx
+    m = len(fresh)
+    if m:
+        ctx.item_ids.extend(fresh)
+        for name in ("titles", "categories", "brands", "texts"):
+            if getattr(ctx, name) is not None:
+                getattr(ctx, name).extend([""] * m)
+        ctx._item_index.update(fresh)
+        grow = {
+            "prices": np.full(m, np.nan),
+            "category_idx": np.zeros((m, ctx.category_idx.shape[1]), np.int64),
+            "brand_idx": np.zeros(m, np.int64),
+            "price_bucket": np.zeros(m, np.int64),
+            "popularity": np.zeros(m),
+            "leaf_idx": np.zeros(m, np.int64),
+            # never interacted with: after every known item, in the order added
+            "popularity_position": np.arange(start, start + m) - 1,
+            "item_embeddings": np.zeros((m, ctx.item_embeddings.shape[1]), np.float32),
+        }
+        if ctx.text_embeddings is not None:
+            grow["text_embeddings"] = np.zeros((m, ctx.text_embeddings.shape[1]), np.float32)
+        for name, value in grow.items():
+            arr = getattr(ctx, name)
+            setattr(ctx, name, np.concatenate([arr, value.astype(arr.dtype, copy=False)]))
+        ctx.popularity_position[PAD] = ctx.num_items - 1
+        # once per table (a context may use one table for both)
+        for counts in {id(c): c for c in (ctx.coview, ctx.copurchase)}.values():
+            counts.indptr = np.concatenate([counts.indptr, np.repeat(counts.indptr[-1], m)])
+            counts.item_sessions = np.concatenate(
+                [counts.item_sessions, np.zeros(m, np.float32)]
+            ).astype(np.float32)
+    for j, idx in enumerate(rows.tolist()):
         ctx.titles[idx] = feats["titles"][j]
         ctx.categories[idx] = feats["categories"][j]
         ctx.brands[idx] = feats["brands"][j]
         if ctx.texts is not None:
             ctx.texts[idx] = feats["texts"][j]
-        ctx.prices[idx] = feats["prices"][j]
-        ctx.category_idx[idx] = feats["category"][j]
-        ctx.brand_idx[idx] = feats["brand"][j]
-        ctx.price_bucket[idx] = feats["price_bucket"][j]
-        # as the item tower gives it: unit length, times 1 + the model's cold boost
-        ctx.item_embeddings[idx] = embeddings[j]
-        if ctx.text_embeddings is not None and text_embeddings is not None:
-            ctx.text_embeddings[idx] = normalise_rows(text_embeddings[j : j + 1])[0]
-        rows.append(idx)
+    # fancy assignment: with an id given twice, the last of its rows is written last
+    ctx.prices[rows] = feats["prices"]
+    ctx.category_idx[rows] = feats["category"]
+    ctx.brand_idx[rows] = feats["brand"]
+    ctx.price_bucket[rows] = feats["price_bucket"]
+    # as the item tower gives it: unit length, times 1 + the model's cold boost
+    ctx.item_embeddings[rows] = embeddings
+    if ctx.text_embeddings is not None and text_embeddings is not None:
+        ctx.text_embeddings[rows] = normalise_rows(np.asarray(text_embeddings, np.float32))
+    rows = rows.tolist()
     ctx.leaf_idx = _leaf_index(ctx.category_idx)
     ctx._category_association = None
     ctx._lexical = None  # rebuilt over the new items by ctx.lexical_index()
