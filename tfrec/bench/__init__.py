@@ -9,8 +9,9 @@ Sections (each a function `bench_<name>(cfg) -> dict`, registered in `SECTIONS`)
   per-batch padding trimmed versus padded to max_length (the baseline).
 - `synthetic`: time and peak memory to generate a large synthetic shop (set
   TFREC_BENCH_SYNTHETIC_ITEMS, default 100,000 items; 1,000,000 for the scale figure).
-- `serving`: `/search` latency percentiles and QPS at 1, 8, 32 clients next to the in-process
-  lower bound (needs the run's export and index).
+- `serving`: `/search` latency percentiles and QPS at 1, 8, 32 clients, unbatched and batched,
+  next to the in-process lower bound (needs the run's export and index);
+  TFREC_BENCH_SERVING_ITEMS=1000000 adds the run grown to a 1M-item synthetic catalog.
 - `index`: ScaNN, approx_max_k (float32, bfloat16) and exact TensorFlow vs brute-force
   queries/s at equal recall@10 on 100k and 1M random embeddings (TFREC_BENCH_INDEX_SIZES=100000
   to shrink).
@@ -52,17 +53,26 @@ def bench_ranking(cfg: Config) -> dict:
 def bench_serving(cfg: Config) -> dict:
     """/search p50/p95/p99 and QPS at 1, 8 and 32 concurrent clients, unbatched and batched,
     against the in-process lower bound (query encoder + index search + ranker), on the run's
-    exports (tfrec/bench/serving.py).
-    TFREC_BENCH_SERVING_REQUESTS sets the requests per level (default 200)."""
+    exports (tfrec/bench/serving.py). TFREC_BENCH_SERVING_REQUESTS sets the requests per level
+    (default 200); TFREC_BENCH_SERVING_ITEMS=1000000 measures the same again on the run grown
+    to that many items (tfrec/bench/serving_scale.py; built once, next to the run)."""
     from tfrec.bench.serving import serving_benchmark  # deferred: loads TensorFlow and ScaNN
+    from tfrec.bench.serving_scale import scale_run  # deferred: as above
 
     run = RunDir(cfg.run_path)
-    return serving_benchmark(
-        run.root,
-        requests=int(os.environ.get("TFREC_BENCH_SERVING_REQUESTS", "200")),
-        candidates=cfg.serving.candidates,
-        api_key=cfg.serving.api_key or os.environ.get("TFREC_API_KEY"),
+    requests = int(os.environ.get("TFREC_BENCH_SERVING_REQUESTS", "200"))
+    api_key = cfg.serving.api_key or os.environ.get("TFREC_API_KEY")
+    out = serving_benchmark(
+        run.root, requests=requests, candidates=cfg.serving.candidates, api_key=api_key
     )
+    items = int(os.environ.get("TFREC_BENCH_SERVING_ITEMS", "0") or 0)
+    if items:
+        scaled = scale_run(run.root, items)
+        out["scaled"] = serving_benchmark(
+            scaled, requests=requests, candidates=cfg.serving.candidates, api_key=api_key
+        )
+        out["scaled"]["items"] = items
+    return out
 
 
 def bench_index(cfg: Config) -> dict:

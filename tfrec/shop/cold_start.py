@@ -38,9 +38,14 @@ def new_item_features(catalog, items: pd.DataFrame) -> dict:
     texts = [item_text(t, d) for t, d in zip(items["title"], col("description"))]
     categories = col("category").fillna("").astype(str).tolist()
     cat_idx = np.zeros((n, catalog.category_idx.shape[1]), np.int64)
-    for row, path in enumerate(categories):
-        for lvl, key in enumerate(split_category(path)[: cat_idx.shape[1]]):
-            cat_idx[row, lvl] = catalog.category_vocabs[lvl].lookup([key])[0]
+    paths = [split_category(path)[: cat_idx.shape[1]] for path in categories]
+    for lvl in range(cat_idx.shape[1]):  # one lookup per level (a million rows add at once)
+        rows = [r for r, parts in enumerate(paths) if len(parts) > lvl]
+        if rows:
+            keys = [paths[r][lvl] for r in rows]
+            unique = list(dict.fromkeys(keys))
+            found = dict(zip(unique, catalog.category_vocabs[lvl].lookup(unique), strict=True))
+            cat_idx[rows, lvl] = [found[k] for k in keys]
     brands = col("brand").fillna("").astype(str).str.strip().tolist()
     brand_idx = catalog.brand_vocab.lookup(brands)
     price = pd.to_numeric(col("price"), errors="coerce").to_numpy(np.float64)
