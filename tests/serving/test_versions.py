@@ -130,3 +130,17 @@ def test_a_non_ascii_digit_directory_is_not_a_version(exported_run, tmp_path):
     assert manager.get("tfrec").version == 3
     assert not is_version_name("\u00b2") and not is_version_name("\u0663")  # Arabic-Indic 3
     assert is_version_name("12")
+
+
+def test_only_the_listed_models_are_served(exported_run, tmp_path):
+    """`serving.models`: the models of export/ to serve, as TF Serving's model config lists them."""
+    from tfrec.serving.models import ModelManager
+
+    export, model = one_model_export(exported_run, tmp_path)
+    shutil.copytree(model, export / "other")
+    manager = ModelManager(export, models=["other"])
+    manager.poll()
+    assert manager.model_names() == ["other"]
+    everything = ModelManager(export)
+    everything.poll()
+    assert everything.model_names() == ["other", "tfrec"]

@@ -74,7 +74,6 @@ def test_added_item_is_served_at_once(tiny_ctx, tiny_data, tiny_model):
     assert "new5" in [r["item_id"] for r in feed["items"]]
 
 
-
 def test_many_items_added_at_once_keep_every_array_aligned(ctx):
     """One call adds a batch (arrays grow once): new ids get new rows in order, an existing id
     is updated in place, an id given twice keeps its last row's values."""

@@ -69,7 +69,12 @@ def bench_serving(cfg: Config) -> dict:
     if items:
         scaled = scale_run(run.root, items)
         out["scaled"] = serving_benchmark(
-            scaled, requests=requests, candidates=cfg.serving.candidates, api_key=api_key
+            scaled,
+            requests=requests,
+            candidates=cfg.serving.candidates,
+            api_key=api_key,
+            # the stock-ops copy of the index is not loaded: a million 384-d vectors each
+            server_overrides=("serving.models=[tfrec_scann, tfrec_ranker]",),
         )
         out["scaled"]["items"] = items
     return out

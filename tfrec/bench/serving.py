@@ -14,6 +14,7 @@ fixed seed), each level bounded in time. The servers are always stopped before r
 
 from __future__ import annotations
 
+import gc
 import http.client
 import json
 import os
@@ -153,7 +154,7 @@ class ServerProcess:
     def __init__(
         self,
         run_dir: Path,
-        start_seconds: float = 300,
+        start_seconds: float = 900,
         stop_seconds: float = 20,
         overrides: tuple[str, ...] = (),
     ):
@@ -280,11 +281,14 @@ def serving_benchmark(
     concurrency: tuple[int, ...] = CONCURRENCY,
     max_seconds: float = 120,
     api_key: str | None = None,
+    server_overrides: tuple[str, ...] = (),
 ) -> dict:
-    """The `serving` bench section: lower bound, then /search at each concurrency level."""
+    """The `serving` bench section: lower bound, then /search at each concurrency level
+    (`server_overrides`: more `--set serving.KEY=VALUE` for both servers)."""
     run_dir = Path(run_dir)
     queries = run_queries(run_dir, requests)
     bound = lower_bound(run_dir, queries, candidates, rank_candidates)
+    gc.collect()  # the bound's models and index leave before the servers load theirs
     cfg_path = RunDir(run_dir).config
     b = load_config(cfg_path).serving.batching if cfg_path.exists() else BatchingConfig()
     echo(
@@ -307,7 +311,7 @@ def serving_benchmark(
     )
     unbatched: dict[int, float] = {}
     for mode, overrides in SERVER_MODES:
-        with ServerProcess(run_dir, overrides=overrides) as server:
+        with ServerProcess(run_dir, overrides=(*overrides, *server_overrides)) as server:
             # warm the server (first requests pay one-off costs)
             load_level(server.port, queries, 2, min(10, requests), k, max_seconds, api_key)
             for clients in concurrency:

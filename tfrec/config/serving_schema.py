@@ -71,6 +71,11 @@ class ServingConfig:
     idle_timeout_seconds: float = param(5.0, gt=0)
     keep_alive_seconds: float = param(5.0, gt=0)
     max_connections: int = param(512, ge=1)
+    # the models of export/ to serve (TF Serving's model config list); empty: every one
+    models: list[str] = param(default_factory=list)
+    # threads running model and shop work, REST and gRPC each (TF Serving's
+    # --rest_api_num_threads); more concurrent requests wait their turn
+    threads: int = param(8, ge=1)
     # on SIGTERM, requests in flight (REST and gRPC) get this long to finish before the exit
     graceful_stop_seconds: float = param(10.0, ge=0)
     batching: BatchingConfig = param(default_factory=BatchingConfig)

@@ -16,8 +16,8 @@ batched request gets what it would get alone (up to float rounding of the differ
 shape; BERT pads to the longest text of the batch, which the attention mask ignores).
 
 Threads: the batch threads only wait while TensorFlow runs the call in its own thread pools,
-on every core, outside the GIL; the Python request work runs in the REST server's thread pool
-and the gRPC server's threads (one process, no worker processes: each would load its own copy
+on every core, outside the GIL; the Python request work runs on the REST and gRPC servers'
+`serving.threads` worker threads (one process, no worker processes: each would load its own copy
 of the models and the live-item journal has one writer).
 """
 

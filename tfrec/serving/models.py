@@ -289,10 +289,19 @@ class ModelManager:
             its signatures' calls into batches (`LoadedVersion.enable_batching`); the version
             swapped out runs what it holds queued, then stops its queues. Defaults to None
             (every call on its own).
+        models: names of the models to serve; None or empty: every model directory.
     """
 
-    def __init__(self, export_dir: Path, poll_seconds: float = 2.0, on_load=None, batching=None):
+    def __init__(
+        self,
+        export_dir: Path,
+        poll_seconds: float = 2.0,
+        on_load=None,
+        batching=None,
+        models=None,
+    ):
         self.export_dir = Path(export_dir)
+        self.models = set(models or ())
         self.poll_seconds = poll_seconds
         self.on_load = on_load
         self.batching = batching
@@ -349,6 +358,8 @@ class ModelManager:
             return
         for model_dir in sorted(p for p in self.export_dir.iterdir() if p.is_dir()):
             name = model_dir.name
+            if self.models and name not in self.models:
+                continue
             versions = sorted(
                 (
                     int(p.name)

@@ -13,7 +13,7 @@ validates each request and response of every endpoint against it).
 from __future__ import annotations
 
 from tfrec.serving.live_items import ITEM_FIELDS
-from tfrec.serving.pipeline import MAX_LIST, MAX_TEXT, PARAMS
+from tfrec.serving.query_params import MAX_LIST, MAX_TEXT, PARAMS
 from tfrec.shop.similar import DIMENSIONS
 
 OPENAPI_VERSION = "3.1.0"

@@ -41,7 +41,6 @@ or `ranker=false` in the request, the endpoints answer as before with `"ranker":
 
 from __future__ import annotations
 
-import math
 import threading
 import time
 from pathlib import Path
@@ -54,6 +53,15 @@ from tfrec.core.rundir import RunDir
 from tfrec.data.prepared import load_prepared
 from tfrec.serving.live_items import LiveItemJournal, item_records, parse_item_rows
 from tfrec.serving.models import LoadedVersion, ModelManager, ServingError
+from tfrec.serving.query_params import (
+    PARAMS,
+    param_bool,
+    param_int,
+    param_list,
+    param_text,
+    param_unit,
+    parse_weights,
+)
 from tfrec.serving.shop_context import add_rows, build_context
 from tfrec.shop import (
     UnknownItemError,
@@ -64,121 +72,12 @@ from tfrec.shop import (
     similar_items,
 )
 from tfrec.shop.diversity import mmr_rerank
-from tfrec.shop.similar import DIMENSIONS
 from tfrec.text.frozen import FrozenTextEmbedder, frozen_text_tables
 
 SHOP_MODELS = ("tfrec_scann", "tfrec")  # the model whose versions the endpoints use, in order
 RANKER_MODEL = "tfrec_ranker"  # the ranker /search and /recommend use when it is served
 RANKED_ENDPOINTS = ("search", "recommend")
 RANK_CANDIDATES = 100  # retrieved candidates the ranker re-ranks per request
-MAX_LIST = 100  # the most ids / queries one list parameter may hold
-MAX_TEXT = 500  # the longest query, user id or item id accepted
-
-PARAMS = {
-    "recommend": {
-        "user_id",
-        "session_items",
-        "session_queries",
-        "k",
-        "explain",
-        "mmr_lambda",
-        "category",
-        "ranker",
-    },
-    "search": {"q", "user_id", "session_items", "k", "explain", "mmr_lambda", "category"}
-    | {"retriever", "ranker"},
-    "similar": {"item_id", "weights", "k", "category"},
-    "complementary": {"item_id", "cart", "k", "category"},
-    "bundle": {"items", "size"},
-}
-
-
-# --------------------------------------------------------------------------------------------
-# Query parameters
-# --------------------------------------------------------------------------------------------
-
-
-def _text(qs: dict, name: str, default: str = "") -> str:
-    value = qs.get(name, default)
-    if len(value) > MAX_TEXT:
-        raise ServingError(f"{name} is longer than {MAX_TEXT} characters ({len(value)})")
-    return value.strip()
-
-
-def _list(qs: dict, name: str) -> list[str]:
-    values = [v.strip() for v in qs.get(name, "").split(",") if v.strip()]
-    if len(values) > MAX_LIST:
-        raise ServingError(f"{name} holds {len(values)} values; the limit is {MAX_LIST}")
-    long = [v for v in values if len(v) > MAX_TEXT]
-    if long:
-        raise ServingError(f"{name} holds a value longer than {MAX_TEXT} characters")
-    return values
-
-
-def _int(qs: dict, name: str, default: int, low: int, high: int) -> int:
-    raw = qs.get(name)
-    if raw is None:
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ServingError(
-            f"{name} must be an integer between {low} and {high}; got {name}={raw!r}"
-        ) from None
-    if not low <= value <= high:
-        raise ServingError(f"{name} must be between {low} and {high}; got {name}={value}")
-    return value
-
-
-def _unit(qs: dict, name: str, default: float) -> float:
-    raw = qs.get(name)
-    if raw is None:
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        value = math.nan
-    if not 0.0 <= value <= 1.0:  # NaN fails too
-        raise ServingError(f"{name} must be a number in [0, 1]; got {name}={raw!r}")
-    return value
-
-
-def _bool(qs: dict, name: str) -> bool:
-    raw = qs.get(name, "false").strip().lower()
-    if raw in ("1", "true", "yes", "on"):
-        return True
-    if raw in ("", "0", "false", "no", "off"):
-        return False
-    raise ServingError(f"{name} must be true or false; got {name}={qs[name]!r}")
-
-
-def parse_weights(raw: str, defaults: dict[str, float]) -> dict[str, float]:
-    """`semantic:1,behavioural:0.5` (or `=`) over the defaults; a clear error names the bad
-    entry."""
-    weights = {d: float(defaults.get(d, 0.0)) for d in DIMENSIONS}
-    for entry in [e.strip() for e in raw.split(",") if e.strip()]:
-        sep = ":" if ":" in entry else "="
-        name, _, value = entry.partition(sep)
-        name = name.strip()
-        if name not in DIMENSIONS:
-            raise ServingError(
-                f"weights: {entry!r} names no similarity dimension; use "
-                f"{', '.join(DIMENSIONS)} as name:weight; got weights={raw!r}"
-            )
-        try:
-            w = float(value)
-        except ValueError:
-            w = math.nan
-        if not (w >= 0 and math.isfinite(w)):
-            raise ServingError(
-                f"weights: {entry!r} needs a number >= 0 after the name; got weights={raw!r}"
-            )
-        weights[name] = w
-    if sum(weights.values()) <= 0:
-        raise ServingError(f"weights: at least one weight must be > 0; got weights={raw!r}")
-    return weights
-
-
 # --------------------------------------------------------------------------------------------
 # The pipeline
 # --------------------------------------------------------------------------------------------
@@ -334,7 +233,7 @@ class ProductPipeline:
         version, ctx = self.current()
         ranked = endpoint in RANKED_ENDPOINTS
         # ranker=false: retrieval and rules only, to compare with the ranked order
-        use_ranker = ranked and _bool({"ranker": qs.get("ranker", "true")}, "ranker")
+        use_ranker = ranked and param_bool({"ranker": qs.get("ranker", "true")}, "ranker")
         ranker = self.ranker() if use_ranker else None
         try:
             if ranked:
@@ -437,7 +336,7 @@ class ProductPipeline:
     def _with_category(self, qs: dict, k: int, call) -> dict:
         """`call(n)` -> a capability's result with `n` items; with `category=`, more items are
         asked for, filtered by category path prefix and cut to k."""
-        category = _text(qs, "category")
+        category = param_text(qs, "category")
         if not category:
             return call(k)
         result = call(max(k, self.candidates))
@@ -449,10 +348,10 @@ class ProductPipeline:
 
     def recommend(self, ctx, qs: dict, ranker=None) -> dict:
         s = self.cfg.shop
-        k = _int(qs, "k", 10, 1, self.max_k)
-        user_id = _text(qs, "user_id") or None
-        session, queries = _list(qs, "session_items"), _list(qs, "session_queries")
-        lam, explain = _unit(qs, "mmr_lambda", s.mmr_lambda), _bool(qs, "explain")
+        k = param_int(qs, "k", 10, 1, self.max_k)
+        user_id = param_text(qs, "user_id") or None
+        session, queries = param_list(qs, "session_items"), param_list(qs, "session_queries")
+        lam, explain = param_unit(qs, "mmr_lambda", s.mmr_lambda), param_bool(qs, "explain")
         return self._with_category(
             qs,
             k,
@@ -480,15 +379,18 @@ class ProductPipeline:
         )
 
     def search(self, ctx, qs: dict, ranker=None) -> dict:
-        q = _text(qs, "q")
+        q = param_text(qs, "q")
         if not q:
             raise ServingError(
                 "/search needs q=<query>, a non-empty search query (use /recommend for a feed)"
             )
-        k = _int(qs, "k", 10, 1, self.max_k)
-        user_id = _text(qs, "user_id") or None
-        session = _list(qs, "session_items")
-        lam, explain = _unit(qs, "mmr_lambda", self.cfg.shop.mmr_lambda), _bool(qs, "explain")
+        k = param_int(qs, "k", 10, 1, self.max_k)
+        user_id = param_text(qs, "user_id") or None
+        session = param_list(qs, "session_items")
+        lam, explain = (
+            param_unit(qs, "mmr_lambda", self.cfg.shop.mmr_lambda),
+            param_bool(qs, "explain"),
+        )
         return self._with_category(
             qs,
             k,
@@ -504,7 +406,7 @@ class ProductPipeline:
                     explain=explain,
                     mmr_lambda=mmr,
                     candidates=self.cfg.shop.mmr_candidates,
-                    retriever=_text(qs, "retriever", self.cfg.shop.retriever),
+                    retriever=param_text(qs, "retriever", self.cfg.shop.retriever),
                     hybrid_weight=self.cfg.shop.hybrid_weight,
                     hybrid_depth=self.cfg.shop.hybrid_depth,
                     index_candidates=self.candidates,
@@ -518,10 +420,10 @@ class ProductPipeline:
         )
 
     def similar(self, ctx, qs: dict) -> dict:
-        item_id = _text(qs, "item_id")
+        item_id = param_text(qs, "item_id")
         if not item_id:
             raise ServingError("/similar needs item_id=<id>")
-        k = _int(qs, "k", 10, 1, self.max_k)
+        k = param_int(qs, "k", 10, 1, self.max_k)
         weights = parse_weights(qs.get("weights", ""), self.cfg.shop.similar_weights)
         return self._with_category(
             qs,
@@ -532,11 +434,11 @@ class ProductPipeline:
         )
 
     def complementary(self, ctx, qs: dict) -> dict:
-        item_id = _text(qs, "item_id")
+        item_id = param_text(qs, "item_id")
         if not item_id:
             raise ServingError("/complementary needs item_id=<id> (and optionally cart=a,b)")
-        k = _int(qs, "k", 10, 1, self.max_k)
-        cart = [item_id, *[c for c in _list(qs, "cart") if c != item_id]]
+        k = param_int(qs, "k", 10, 1, self.max_k)
+        cart = [item_id, *[c for c in param_list(qs, "cart") if c != item_id]]
         s = self.cfg.shop
         return self._with_category(
             qs,
@@ -553,11 +455,11 @@ class ProductPipeline:
         )
 
     def bundle(self, ctx, qs: dict) -> dict:
-        items = _list(qs, "items")
+        items = param_list(qs, "items")
         if not items:
             raise ServingError("/bundle needs items=<id>[,<id>...]")
         s = self.cfg.shop
-        size = _int(qs, "size", s.bundle_size, 1, self.max_k)
+        size = param_int(qs, "size", s.bundle_size, 1, self.max_k)
         return bundle(
             ctx, items, size, s.same_category_factor, s.substitute_similarity, self.candidates
         )

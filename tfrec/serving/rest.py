@@ -21,14 +21,16 @@ over FastAPI: the endpoints validate their parameters themselves with TF Serving
 messages (FastAPI's 422 bodies would break that format), and the OpenAPI description is
 written from the same parameter lists (`tfrec.serving.openapi`) without pydantic.
 
-Model and shop work runs in Starlette's thread pool (TensorFlow releases the GIL), the event
-loop only reads bodies and writes answers.
+Model and shop work runs in a thread pool of `serving.threads` threads (TF Serving's
+`--rest_api_num_threads`; TensorFlow releases the GIL), the event loop only reads bodies and
+writes answers; requests beyond the threads wait their turn in the event loop.
 """
 
 from __future__ import annotations
 
 import asyncio
 import base64
+import functools
 import hmac
 import importlib.util
 import json
@@ -36,8 +38,8 @@ import re
 import time
 import traceback
 
+import anyio
 from starlette.applications import Starlette
-from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
@@ -178,6 +180,12 @@ def make_rest_app(serving) -> Starlette:
     """
     redact = serving.redact
     document = json.dumps(openapi_document(serving.config)).encode()
+
+    limiter = anyio.CapacityLimiter(serving.config.threads)
+
+    async def run_in_threadpool(fn, *args):
+        """`fn(*args)` on one of the `serving.threads` worker threads."""
+        return await anyio.to_thread.run_sync(functools.partial(fn, *args), limiter=limiter)
 
     def error(status: int, message: str, headers: dict | None = None) -> Response:
         return json_response(error_json(message, redact), status, headers)

@@ -82,7 +82,9 @@ class ServingApp:
             )
         self.metrics = Metrics()
         self.redact = PathRedactor(self.run_dir)  # no on-disk path in what a client reads
-        self.manager = ModelManager(export, config.poll_seconds, batching=config.batching)
+        self.manager = ModelManager(
+            export, config.poll_seconds, batching=config.batching, models=config.models
+        )
         self.pipeline = None
         self.journal = None
         self._http = self._grpc = None
@@ -142,7 +144,9 @@ class ServingApp:
             )
             self.port = self._http.port
             if self.grpc_port is not None:
-                self._grpc, self.grpc_port = make_grpc_server(self, self.host, self.grpc_port)
+                self._grpc, self.grpc_port = make_grpc_server(
+                    self, self.host, self.grpc_port, self.config.threads
+                )
             # with an API key this server writes the live-item journal: it alone may
             self.journal = LiveItemJournal(
                 RunDir(self.run_dir),

@@ -18,7 +18,7 @@ import time
 
 from tfrec.core.rundir import RunDir
 from tfrec.serving.models import ServingError
-from tfrec.serving.pipeline import _int, _text
+from tfrec.serving.query_params import param_int, param_text
 
 VIEWS = {"status": frozenset(), "history": frozenset({"user_id", "k"})}
 # what /status shows of a version's assets.extra/tfrec.json
@@ -62,10 +62,10 @@ def user_history(pipeline, qs: dict) -> dict:
         >>> user_history(app.pipeline, {"user_id": "ghost"})["items"]  # doctest: +SKIP
         []
     """
-    user_id = _text(qs, "user_id")
+    user_id = param_text(qs, "user_id")
     if not user_id:
         raise ServingError("/history needs user_id=<id>")
-    k = _int(qs, "k", 10, 1, pipeline.max_k)
+    k = param_int(qs, "k", 10, 1, pipeline.max_k)
     version, ctx = pipeline.current()
     rows = ctx.user_histories.get(user_id)
     recent = [] if rows is None else [int(i) for i in rows[::-1][:k]]
