@@ -306,9 +306,9 @@ class ProductPipeline:
         history = [int(i) for i in ctx.user_histories.get(uid, [])] if uid else []
         session_rows, _ = ctx.known_items(session)
         recent = [ctx.item_ids[i] for i in [*history, *session_rows][-ctx.max_history :]]
-        # left-padded with "" (the padding id) to one width, so that every request's rows
-        # stack into one batched ranker call (`serving.batching`)
-        recent = [""] * (max(ctx.max_history, 1) - len(recent)) + recent
+        if ranker.batch_queues:  # one width ("" pads) stacks every request's rows in a batch
+            recent = [""] * (max(ctx.max_history, 1) - len(recent)) + recent
+        recent = recent or [""]
         m = len(items)
         position = int(ranker.info.get("serving_position", 1))
         inputs = {
