@@ -21,8 +21,13 @@ version's query encoder and item vectors from start to end. /search and /recomme
 version's index embeddings (the vectors its ScaNN index holds) exactly: below
 `index.brute_force_below` items with a matmul over the whole catalog; from there only the
 served index's top `candidates` (`serving.candidates`; more when the request needs) through the
-version's `neighbors` signature (ScaNN or the device index, `tfrec.shop.retrieve`). ScaNN
-serves the TF Serving predict API too (`tfrec_scann` `retrieval` and `neighbors` signatures).
+version's `neighbors` signature (ScaNN or the device index, `tfrec.shop.retrieve`); there
+/similar scores only the item's own index neighbours and co-viewed items, /complementary and
+/bundle test only the best `candidates` items for substitutes. ScaNN serves the TF Serving
+predict API too (`tfrec_scann` `retrieval` and `neighbors` signatures).
+
+With a ranker of the same query tower (`query_fingerprint`), the ranker's `ranker_embedded`
+signature gets the query embedding /search computed instead of encoding the query again.
 
 `category=` (any endpoint but /bundle) keeps items whose category path starts with it: the
 capability is asked for `candidates` items, filtered, then cut to `k`.
@@ -78,6 +83,8 @@ SHOP_MODELS = ("tfrec_scann", "tfrec")  # the model whose versions the endpoints
 RANKER_MODEL = "tfrec_ranker"  # the ranker /search and /recommend use when it is served
 RANKED_ENDPOINTS = ("search", "recommend")
 RANK_CANDIDATES = 100  # retrieved candidates the ranker re-ranks per request
+
+
 # --------------------------------------------------------------------------------------------
 # The pipeline
 # --------------------------------------------------------------------------------------------
