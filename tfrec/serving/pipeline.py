@@ -313,9 +313,10 @@ class ProductPipeline:
         history = [int(i) for i in ctx.user_histories.get(uid, [])] if uid else []
         session_rows, _ = ctx.known_items(session)
         recent = [ctx.item_ids[i] for i in [*history, *session_rows][-ctx.max_history :]]
-        if ranker.batch_queues:  # one width ("" pads) stacks every request's rows in a batch
-            recent = [""] * (max(ctx.max_history, 1) - len(recent)) + recent
-        recent = recent or [""]
+        # left-padded with "" to the history width: the query encoder's input as /search sent
+        # it (its embedding is cached), and one width that stacks requests in a ranker batch
+        padded = [""] * (max(ctx.max_history, 1) - len(recent)) + recent
+        recent = padded if ranker.batch_queues else (recent or [""])
         m = len(items)
         position = int(ranker.info.get("serving_position", 1))
         inputs = {
@@ -332,7 +333,7 @@ class ProductPipeline:
             and fingerprint
             and fingerprint == served.get("query_fingerprint")
         ):  # the same query tower: the embedding /search computed, not BERT again
-            emb = encoder.encode([query], [uid], np.array([recent], object))
+            emb = encoder.encode([query], [uid], np.array([padded], object))
             return ranker.run(
                 "ranker_embedded", {"query_embedding": np.repeat(emb, m, 0), **inputs}
             )
