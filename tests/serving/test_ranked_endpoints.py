@@ -210,3 +210,25 @@ def test_ranker_reuses_the_query_embedding_only_from_the_same_query_tower(ranked
     np.testing.assert_allclose(
         [it["score"] for it in encoded["items"]], [it["score"] for it in reused["items"]], atol=1e-4
     )
+
+
+def test_a_ranked_search_runs_the_query_encoder_once(ranked_app, monkeypatch):
+    """Batched or not, the ranker gets the embedding /search computed (from the cache), not a
+    second BERT pass."""
+    app, _ = ranked_app
+    version, ctx = app.pipeline.current()
+    ranker = app.manager.get("tfrec_ranker")
+    for queues in ({}, ranker.batch_queues):  # a server without batching, then with it
+        monkeypatch.setattr(ranker, "batch_queues", queues)
+        calls = []
+        run = version.run
+        monkeypatch.setattr(
+            version,
+            "run",
+            lambda sig, inputs, run=run, calls=calls: (calls.append(sig), run(sig, inputs))[1],
+        )
+        ctx.query_encoder._recent.clear()
+        status, body = get(app, "search", q="a query never asked", user_id="u1", k=3)
+        assert status == 200 and body["ranker"] is not None
+        assert calls.count("query_encoder") == 1, calls
+        monkeypatch.undo()
