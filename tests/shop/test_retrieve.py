@@ -135,6 +135,8 @@ def test_50k_similar_scores_the_index_neighbours_exactly(indexed):
     ctx, counting = indexed
     hits = 0
     anchors = [f"p{i}" for i in range(1, 2001, 100)]
+    ctx.candidate_search = None
+    exact_first = similar_items(ctx, anchors[0], k=10, weights={"semantic": 1.0})
     for anchor in anchors:
         ctx.candidate_search = None
         exact = similar_items(ctx, anchor, k=10, weights={"semantic": 1.0})
@@ -147,6 +149,10 @@ def test_50k_similar_scores_the_index_neighbours_exactly(indexed):
         for x in got["items"]:
             if x["item_id"] in want:
                 assert x["score"] == want[x["item_id"]]
+    # index_candidates=0 asks for every item, index attached or not
+    counting.calls.clear()
+    assert similar_items(ctx, anchors[0], k=10, weights={"semantic": 1.0}) == exact_first
+    assert counting.calls == []
     ctx.candidate_search = None
     recall = hits / (10 * len(anchors))
     print(f"50k items: /similar top-10 recall of the index candidates vs every item {recall:.3f}")

@@ -167,7 +167,7 @@ def similar_items(
         raise ValueError(f"`k` must be >= 1. Received: k={k}")
     item = ctx.item_index(item_id)
     w = check_weights(weights)
-    rows = similarity_candidates(ctx, item, max(index_candidates, k))
+    rows = similarity_candidates(ctx, item, max(index_candidates, k)) if index_candidates else None
     total, dims = similar_scores(ctx, item, w, rows)
     top = top_k(total, min(k, ctx.num_items - 2), finite_only=True)
     items = []
