@@ -36,7 +36,7 @@ from tfrec.core.log import echo
 from tfrec.core.rundir import RunDir
 from tfrec.index.kinds import load_item_index
 from tfrec.serving.models import load_version
-from tfrec.serving.pipeline import RANK_CANDIDATES, RANKER_MODEL
+from tfrec.serving.pipeline import RANK_CANDIDATES, RANKER_MODEL, takes_embedding
 
 REPO = Path(__file__).resolve().parents[2]
 CONCURRENCY = (1, 8, 32)
@@ -94,12 +94,7 @@ def lower_bound(
     index = load_item_index(run.index)
     k = min(candidates, int(version.info.get("max_k", candidates)), len(index))
     position = int(ranker.info.get("serving_position", 1)) if ranker is not None else 1
-    fingerprint = ranker.info.get("query_fingerprint") if ranker is not None else None
-    embedded = bool(
-        fingerprint
-        and "ranker_embedded" in ranker.signature_defs
-        and fingerprint == version.info.get("query_fingerprint")
-    )
+    embedded = ranker is not None and takes_embedding(ranker, version)
 
     def one(q: str) -> None:
         emb = version.run(

@@ -85,6 +85,22 @@ RANKED_ENDPOINTS = ("search", "recommend")
 RANK_CANDIDATES = 100  # retrieved candidates the ranker re-ranks per request
 
 
+def takes_embedding(ranker: LoadedVersion, retrieval: LoadedVersion | None) -> bool:
+    """Whether `ranker`'s `ranker_embedded` may be given `retrieval`'s query embeddings: both
+    exports carry the same `query_fingerprint` (the same query tower and text weights).
+
+    Example:
+    ```python
+    takes_embedding(manager.get("tfrec_ranker"), manager.get("tfrec_scann"))
+    ```
+    """
+    fingerprint = ranker.info.get("query_fingerprint")
+    served = retrieval.info.get("query_fingerprint") if retrieval is not None else None
+    return (
+        bool(fingerprint) and "ranker_embedded" in ranker.signature_defs and fingerprint == served
+    )
+
+
 # --------------------------------------------------------------------------------------------
 # The pipeline
 # --------------------------------------------------------------------------------------------
@@ -326,13 +342,8 @@ class ProductPipeline:
             "hour": np.full(m, self.hour_of_day(), np.int64),
         }
         encoder = ctx.query_encoder
-        served = getattr(getattr(encoder, "version", None), "info", {})
-        fingerprint = ranker.info.get("query_fingerprint")
-        if (
-            "ranker_embedded" in ranker.signature_defs
-            and fingerprint
-            and fingerprint == served.get("query_fingerprint")
-        ):  # the same query tower: the embedding /search computed, not BERT again
+        if takes_embedding(ranker, getattr(encoder, "version", None)):
+            # the same query tower: the embedding /search computed, not BERT again
             emb = encoder.encode([query], [uid], np.array([padded], object))
             return ranker.run(
                 "ranker_embedded", {"query_embedding": np.repeat(emb, m, 0), **inputs}
