@@ -2,7 +2,13 @@
 loopback port and is always stopped; the load generator counts every request (no timings are
 asserted)."""
 
-from tfrec.bench.serving import ServerProcess, load_level, percentiles, run_queries
+from tfrec.bench.serving import (
+    ServerProcess,
+    level_queries,
+    load_level,
+    percentiles,
+    run_queries,
+)
 
 
 def test_server_process_and_load_level(exported_run):
@@ -22,3 +28,16 @@ def test_percentiles_of_nothing_are_nan():
     p = percentiles([])
     assert all(v != v for v in p.values())
     assert percentiles([0.001, 0.002, 0.003])["p50_ms"] == 2.0
+
+
+def test_levels_get_queries_the_server_has_not_seen():
+    # the query encoder caches recent single queries: a level repeating an earlier level's
+    # queries would measure the cache, not BERT
+    pool = [f"q{i}" for i in range(25)]
+    warmup, requests = 4, 7
+    levels = [level_queries(pool, 0, warmup)]
+    levels += [level_queries(pool, warmup + i * requests, requests) for i in range(3)]
+    flat = [q for level in levels for q in level]
+    assert len(flat) == len(set(flat)) == warmup + 3 * requests
+    # a short pool wraps round instead of failing
+    assert level_queries(["a", "b"], 1, 3) == ["b", "a", "b"]

@@ -270,3 +270,24 @@ def test_keep_alive_survives_a_rejected_post_and_a_negative_length(app):
     assert bad.status == 400
     assert "Content-Length" in json.loads(bad.read())["error"]
     conn.close()
+
+
+def test_blas_threads_are_capped_while_serving(exported_run):
+    # OpenBLAS's own threads contend with TensorFlow's pools under concurrent requests: the
+    # server caps them (serving.blas_threads) and gives the process its limits back on stop
+    from threadpoolctl import threadpool_info
+
+    from tfrec.serving.server import ServingApp
+
+    def blas_threads():
+        return [p["num_threads"] for p in threadpool_info() if p["user_api"] == "blas"]
+
+    cfg, run, *_ = exported_run
+    before = blas_threads()
+    server = ServingApp(run.root, port=0, grpc_port=None, config=cfg.serving, run_config=cfg)
+    server.start()
+    try:
+        assert blas_threads() and all(n == cfg.serving.blas_threads == 1 for n in blas_threads())
+    finally:
+        server.stop()
+    assert blas_threads() == before

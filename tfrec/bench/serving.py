@@ -9,7 +9,8 @@ exported, its `ranker` signature on the candidates the server re-ranks. Then `tf
 started in a child process on 127.0.0.1 (any free port), once with `serving.batching` off (the
 baseline) and once as the run's config serves, and `/search` is called by 1, 8 and 32
 concurrent keep-alive clients, a fixed number of requests per level (real queries of the run,
-fixed seed), each level bounded in time. The servers are always stopped before returning.
+fixed seed; within a server each level has its own, so no query embedding comes from the
+server's cache), each level bounded in time. The servers are always stopped before returning.
 """
 
 from __future__ import annotations
@@ -67,6 +68,11 @@ def run_queries(run_dir: Path, n: int, seed: int = 0) -> list[str]:
         raise ValueError(f"{path} holds no search queries")
     rng = np.random.default_rng(seed)
     return [queries[i] for i in rng.choice(len(queries), size=min(n, len(queries)), replace=False)]
+
+
+def level_queries(pool: list[str], start: int, n: int) -> list[str]:
+    """`n` queries of `pool` from `start` on, wrapping round when the pool is short."""
+    return [pool[(start + i) % len(pool)] for i in range(n)]
 
 
 def latest_version(base: Path) -> Path:
@@ -281,15 +287,19 @@ def serving_benchmark(
     """The `serving` bench section: lower bound, then /search at each concurrency level
     (`server_overrides`: more `--set serving.KEY=VALUE` for both servers)."""
     run_dir = Path(run_dir)
-    queries = run_queries(run_dir, requests)
-    bound = lower_bound(run_dir, queries, candidates, rank_candidates)
+    # every level of a server gets queries it has not seen: the query encoder's cache of
+    # recent embeddings (`ServedQueryEncoder`) would otherwise answer repeats without BERT,
+    # which the lower bound runs for every query
+    warmup = min(10, requests)
+    pool = run_queries(run_dir, warmup + requests * len(concurrency))
+    bound = lower_bound(run_dir, pool[:requests], candidates, rank_candidates)
     gc.collect()  # the bound's models and index leave before the servers load theirs
     cfg_path = RunDir(run_dir).config
     b = load_config(cfg_path).serving.batching if cfg_path.exists() else BatchingConfig()
     echo(
         f"[bench] /search on {run_dir} (model {bound['model']}, ranker {bound['ranker']}, k={k}, "
         f"{bound['k']} candidates, {bound['ranked']} ranked), {requests} requests per level, "
-        f"{len(queries)} distinct logged queries, loopback; batched: timeout "
+        f"{len(pool)} distinct logged queries (each level its own), loopback; batched: timeout "
         f"{b.batch_timeout_micros} us, max rows {b.max_batch_size}"
     )
     stages = "query_encoder + index search" + (" + ranker" if bound["ranker"] else "")
@@ -308,8 +318,11 @@ def serving_benchmark(
     for mode, overrides in SERVER_MODES:
         with ServerProcess(run_dir, overrides=(*overrides, *server_overrides)) as server:
             # warm the server (first requests pay one-off costs)
-            load_level(server.port, queries, 2, min(10, requests), k, max_seconds, api_key)
-            for clients in concurrency:
+            load_level(
+                server.port, level_queries(pool, 0, warmup), 2, warmup, k, max_seconds, api_key
+            )
+            for i, clients in enumerate(concurrency):
+                queries = level_queries(pool, warmup + i * requests, requests)
                 r = load_level(server.port, queries, clients, requests, k, max_seconds, api_key)
                 r["server"] = mode
                 r["p50_over_bound"] = r["p50_ms"] / bound["p50_ms"]

@@ -74,8 +74,12 @@ class ServingConfig:
     # the models of export/ to serve (TF Serving's model config list); empty: every one
     models: list[str] = param(default_factory=list)
     # threads running model and shop work, REST and gRPC each (TF Serving's
-    # --rest_api_num_threads); more concurrent requests wait their turn
-    threads: int = param(8, ge=1)
+    # --rest_api_num_threads); more concurrent requests wait their turn. With batching, a batch
+    # holds at most the requests in flight, so this also caps the batch size
+    threads: int = param(64, ge=1)
+    # threads of numpy's BLAS in the server process (threadpoolctl): requests run side by
+    # side on `threads`, TensorFlow has its own pools; more BLAS threads contend for the cores
+    blas_threads: int = param(1, ge=1)
     # on SIGTERM, requests in flight (REST and gRPC) get this long to finish before the exit
     graceful_stop_seconds: float = param(10.0, ge=0)
     batching: BatchingConfig = param(default_factory=BatchingConfig)

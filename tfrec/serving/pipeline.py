@@ -330,8 +330,11 @@ class ProductPipeline:
         session_rows, _ = ctx.known_items(session)
         recent = [ctx.item_ids[i] for i in [*history, *session_rows][-ctx.max_history :]]
         # left-padded with "" to the history width: the query encoder's input as /search sent
-        # it (its embedding is cached), and one width that stacks requests in a ranker batch
-        padded = [""] * (max(ctx.max_history, 1) - len(recent)) + recent
+        # it (its embedding is cached), and one width that stacks requests in a ranker batch;
+        # no history at all is one "" (`ServedQueryEncoder`): the same features, and the
+        # ranker looks up 1 id per candidate instead of `max_history`
+        width = max(ctx.max_history, 1) if recent else 1
+        padded = [""] * (width - len(recent)) + recent
         recent = padded if ranker.batch_queues else (recent or [""])
         m = len(items)
         position = int(ranker.info.get("serving_position", 1))

@@ -23,6 +23,7 @@ import threading
 from pathlib import Path
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from tfrec.config import (
     Config,
@@ -89,6 +90,7 @@ class ServingApp:
         self.journal = None
         self._http = self._grpc = None
         self._serving = False
+        self._blas_limits = None
 
     def check_batch(self, inputs: dict) -> None:
         for k, v in inputs.items():
@@ -133,6 +135,10 @@ class ServingApp:
         # deferred: grpc and TF Serving's gRPC stubs load only when the server starts
         from tfrec.serving.grpc_service import make_grpc_server
 
+        # numpy's BLAS (OpenBLAS) runs each matmul on threads of its own, which spin against
+        # TensorFlow's pools for the same cores when request threads call it at once (/search
+        # under 32 clients ran at about half the throughput); requests are the parallelism
+        self._blas_limits = threadpool_limits(limits=self.config.blas_threads, user_api="blas")
         try:
             # the ports first: one in use fails now, not after the models load
             self._http = RestServer(
@@ -205,6 +211,9 @@ class ServingApp:
         if self.journal is not None:
             self.journal.close()
             self.journal = None
+        if self._blas_limits is not None:
+            self._blas_limits.restore_original_limits()
+            self._blas_limits = None
 
 
 def _run_config(run_dir: Path, overrides: dict | None = None):

@@ -59,6 +59,8 @@ class ServedQueryEncoder:
     def __call__(self, queries, user_idx, history) -> np.ndarray:
         user_idx = np.asarray(user_idx, np.int64).reshape(-1)
         history = np.asarray(history, np.int64).reshape(len(user_idx), -1)
+        if not history.any():  # only padding: one "" per row (what the ranker is sent too)
+            history = history[:, :1]
         users = [self.user_ids[i] if 0 < i < len(self.user_ids) else "" for i in user_idx]
         ids = self.item_ids
         recent = np.array(
