@@ -136,8 +136,8 @@ class ServingApp:
         from tfrec.serving.grpc_service import make_grpc_server
 
         # numpy's BLAS (OpenBLAS) runs each matmul on threads of its own, which spin against
-        # TensorFlow's pools for the same cores when request threads call it at once (/search
-        # under 32 clients ran at about half the throughput); requests are the parallelism
+        # TensorFlow's pools for the same cores when request threads call it at once (seen
+        # under 32 concurrent /search clients); the requests are the parallelism here
         self._blas_limits = threadpool_limits(limits=self.config.blas_threads, user_api="blas")
         try:
             # the ports first: one in use fails now, not after the models load
