@@ -59,6 +59,9 @@ OK = [
     ("/complementary", {"item_id": "i3", "cart": "i8", "k": 3}),
     ("/bundle", {"items": "i3,i8", "size": 2}),
     ("/healthz", None),
+    ("/status", None),
+    ("/history", {"user_id": "u1", "k": 2}),
+    ("/history", {"user_id": "nobody-at-all"}),
 ]
 
 
@@ -74,6 +77,7 @@ ERRORS = [
     ("GET", "/recommend", {"k": 0}, None, 400),
     ("GET", "/search", {"q": "mug", "kk": 3}, None, 400),
     ("GET", "/similar", {"item_id": "nope"}, None, 404),
+    ("GET", "/history", {"k": 2}, None, 400),
     ("POST", "/v1/items", None, {"items": [NEW]}, 403),
     ("POST", "/v1/items", None, {"items": [{"item_id": "x", "title": "x" * 70_000}]}, 413),
 ]

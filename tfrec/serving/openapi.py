@@ -1,7 +1,7 @@
-"""The OpenAPI 3.1 description of the shop endpoints, served at `GET /openapi.json`: each
-endpoint's query parameters (the same lists the endpoints accept, `pipeline.PARAMS`, with the
-ranges of this server's `serving` config), its response shape, and the error format every
-status uses (`{"error": "..."}`).
+"""The OpenAPI 3.1 description of the shop endpoints (and /healthz, /status, /history), served
+at `GET /openapi.json`: each endpoint's query parameters (the same lists the endpoints accept,
+`pipeline.PARAMS` and `status.VIEWS`, with the ranges of this server's `serving` config), its
+response shape, and the error format every status uses (`{"error": "..."}`).
 
 TF Serving's own API (`/v1/models/...`) is TF Serving's: its REST API documentation describes it,
 and its official clients are tested against this server.
@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from tfrec.serving.live_items import ITEM_FIELDS
 from tfrec.serving.query_params import MAX_LIST, MAX_TEXT, PARAMS
+from tfrec.serving.status import VIEWS
 from tfrec.shop.similar import DIMENSIONS
 
 OPENAPI_VERSION = "3.1.0"
@@ -284,6 +285,45 @@ def _schemas(config) -> dict:
                 "models": {"type": "object", "additionalProperties": {"type": "integer"}},
             }
         ),
+        "HistoryResponse": _object(
+            {
+                **common,
+                "user_id": string,
+                "user_known": {"type": "boolean"},
+                "items": {"type": "array", "items": {"allOf": [_ref("Item"), _object(listed)]}},
+            }
+        ),
+        "StatusResponse": _object(
+            {
+                "endpoint": string,
+                "run": string,
+                "models": {
+                    "type": "array",
+                    "items": _object(
+                        {"name": string, "versions": {"type": "array"}},
+                        {
+                            "served": {"type": "integer", "minimum": 1},
+                            "signatures": ids,
+                            "info": {"type": "object"},
+                        },
+                    ),
+                },
+                "shop": _nullable(
+                    _object(
+                        {
+                            "model": _ref("ModelRef"),
+                            "ranker": _nullable(_ref("ModelRef")),
+                            "num_items": {"type": "integer", "minimum": 0},
+                            "num_users": {"type": "integer", "minimum": 0},
+                            "sample_users": ids,
+                            "max_k": {"type": "integer", "minimum": 1},
+                            "defaults": {"type": "object"},
+                        }
+                    )
+                ),
+                "evaluation": _nullable({"type": "object"}),
+            }
+        ),
     }
 
 
@@ -322,7 +362,8 @@ def openapi_document(config) -> dict:
     """
     params = _parameters(config)
     order = list(params)
-    undocumented = sorted({p for names in PARAMS.values() for p in names} - set(params))
+    accepted = {p for names in (*PARAMS.values(), *VIEWS.values()) for p in names}
+    undocumented = sorted(accepted - set(params))
     if undocumented:  # a parameter added to an endpoint must be described here too
         raise ValueError(f"tfrec.serving.openapi describes no parameter {undocumented}")
     ok = "application/json"
@@ -373,6 +414,40 @@ def openapi_document(config) -> dict:
             "responses": {
                 "200": {"description": "serving", "content": {ok: {"schema": _ref("Health")}}},
                 "503": {"description": "no model", "content": {ok: {"schema": _ref("Health")}}},
+            },
+        }
+    }
+    paths["/history"] = {
+        "get": {
+            "operationId": "history",
+            "summary": "A shopper's last distinct items, most recent first (an unknown shopper "
+            "has none).",
+            "parameters": [
+                {**params[n], "required": True, "description": "the shopper"}
+                if n == "user_id"
+                else params[n]
+                for n in sorted(VIEWS["history"], key=order.index)
+            ],
+            "responses": {
+                "200": {
+                    "description": "the items",
+                    "content": {ok: {"schema": _ref("HistoryResponse")}},
+                },
+                **_errors(400, 401, 405, 503),
+            },
+        }
+    }
+    paths["/status"] = {
+        "get": {
+            "operationId": "status",
+            "summary": "What is served: each model's versions (refused ones with their error), "
+            "the shop model and its defaults, and the run's evaluation figures.",
+            "responses": {
+                "200": {
+                    "description": "the status",
+                    "content": {ok: {"schema": _ref("StatusResponse")}},
+                },
+                **_errors(400, 401, 405),
             },
         }
     }
