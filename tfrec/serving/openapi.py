@@ -20,6 +20,7 @@ from tfrec.shop.similar import DIMENSIONS
 OPENAPI_VERSION = "3.1.0"
 BOOLEAN_WORDS = ("1", "true", "yes", "on", "", "0", "false", "no", "off")
 REF = "#/components/schemas/"
+JSON = "application/json"
 
 
 def _ref(name: str) -> dict:
@@ -339,8 +340,13 @@ def _errors(*statuses: int) -> dict:
         413: "a body over serving.max_body_bytes",
         503: "no model is served yet, the connection limit is reached, or the journal write failed",
     }
-    error = {"application/json": {"schema": _ref("Error")}}
+    error = {JSON: {"schema": _ref("Error")}}
     return {str(s): {"description": words[s], "content": error} for s in statuses}
+
+
+def _ok(description: str, schema: str) -> dict:
+    """A 200 response whose JSON body is `schema`."""
+    return {"200": {"description": description, "content": {JSON: {"schema": _ref(schema)}}}}
 
 
 def openapi_document(config) -> dict:
@@ -366,7 +372,6 @@ def openapi_document(config) -> dict:
     undocumented = sorted(accepted - set(params))
     if undocumented:  # a parameter added to an endpoint must be described here too
         raise ValueError(f"tfrec.serving.openapi describes no parameter {undocumented}")
-    ok = "application/json"
     summaries = {
         "recommend": ("RecommendResponse", "The home feed of a shopper (and session)."),
         "search": ("SearchResponse", "Search the catalog, personalised and ranked."),
@@ -383,7 +388,7 @@ def openapi_document(config) -> dict:
                 "summary": summary,
                 "parameters": [params[n] for n in names],
                 "responses": {
-                    "200": {"description": "the items", "content": {ok: {"schema": _ref(schema)}}},
+                    **_ok("the items", schema),
                     **_errors(400, 401, 404, 405, 503),
                 },
             }
@@ -395,13 +400,10 @@ def openapi_document(config) -> dict:
             "200, so an acknowledged item survives a restart. Needs an API key.",
             "requestBody": {
                 "required": True,
-                "content": {ok: {"schema": _ref("AddItemsRequest")}},
+                "content": {JSON: {"schema": _ref("AddItemsRequest")}},
             },
             "responses": {
-                "200": {
-                    "description": "added",
-                    "content": {ok: {"schema": _ref("AddItemsResponse")}},
-                },
+                **_ok("added", "AddItemsResponse"),
                 **_errors(400, 401, 403, 405, 408, 411, 413, 503),
             },
         }
@@ -412,8 +414,8 @@ def openapi_document(config) -> dict:
             "summary": "Whether a model is served, and which versions (no API key needed).",
             "security": [],
             "responses": {
-                "200": {"description": "serving", "content": {ok: {"schema": _ref("Health")}}},
-                "503": {"description": "no model", "content": {ok: {"schema": _ref("Health")}}},
+                "200": {"description": "serving", "content": {JSON: {"schema": _ref("Health")}}},
+                "503": {"description": "no model", "content": {JSON: {"schema": _ref("Health")}}},
             },
         }
     }
@@ -429,10 +431,7 @@ def openapi_document(config) -> dict:
                 for n in sorted(VIEWS["history"], key=order.index)
             ],
             "responses": {
-                "200": {
-                    "description": "the items",
-                    "content": {ok: {"schema": _ref("HistoryResponse")}},
-                },
+                **_ok("the items", "HistoryResponse"),
                 **_errors(400, 401, 405, 503),
             },
         }
@@ -443,10 +442,7 @@ def openapi_document(config) -> dict:
             "summary": "What is served: each model's versions (refused ones with their error), "
             "the shop model and its defaults, and the run's evaluation figures.",
             "responses": {
-                "200": {
-                    "description": "the status",
-                    "content": {ok: {"schema": _ref("StatusResponse")}},
-                },
+                **_ok("the status", "StatusResponse"),
                 **_errors(400, 401, 405),
             },
         }
