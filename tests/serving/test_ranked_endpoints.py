@@ -232,3 +232,27 @@ def test_a_ranked_search_runs_the_query_encoder_once(ranked_app, monkeypatch):
         assert status == 200 and body["ranker"] is not None
         assert calls.count("query_encoder") == 1, calls
         monkeypatch.undo()
+
+
+def test_bench_stages_batched_are_the_one_by_one_stages(ranked_app, exported_run):
+    # the serving bench's batch capacity runs the same work as its one-stream bound: a batch
+    # of queries finds what each query finds alone, and the ranker runs on their stacked rows
+    from tfrec.bench.serving import SearchStages, batch_capacity, lower_bound
+
+    server, _ = ranked_app
+    exported_run[4].save(RunDir(server.run_dir).index, savedmodel=False)  # as `tfrec index build`
+    stages = SearchStages(server.run_dir, candidates=8, rank_candidates=5)
+    assert stages.ranker is not None and stages.embedded
+    queries = ["red mug", "blue cable", "green lamp"]
+    together = stages(queries)
+    assert together.shape == (3, 5)
+    for row, q in zip(together, queries, strict=True):
+        np.testing.assert_array_equal(stages([q])[0], row)
+    bound = lower_bound(stages, queries, warmup=1)
+    assert (bound["requests"], bound["ranked"], bound["ranker"]) == (3, 5, "tfrec_ranker:1")
+    capacity = batch_capacity(stages, queries, (2, 4), rounds=2)
+    assert [c["size"] for c in capacity] == [2, 4]
+    assert all(
+        c["batch_ms"] > 0 and c["qps"] == pytest.approx(c["size"] * 1000 / c["batch_ms"])
+        for c in capacity
+    )

@@ -5,7 +5,10 @@ The lower bound is the work a search cannot avoid, timed in this process on one 
 exported `query_encoder` signature on one query (tokenizer + BERT + query tower), a search of
 the run's index (`search_positions`: ScaNN pybind, or the device index of `index.kind` exact or
 approx_max_k) for the same number of candidates the server retrieves and, when a ranker is
-exported, its `ranker` signature on the candidates the server re-ranks. Then `tfrec serve` is
+exported, its `ranker` signature on the candidates the server re-ranks. The batch capacity is
+the same stages on 8 and 32 queries per call (one stream): a full server batch of that many
+requests costs at least that long, so it is the floor of p99 at that many clients, and it caps
+q/s. Then `tfrec serve` is
 started in a child process on 127.0.0.1 (any free port), once with `serving.batching` off (the
 baseline) and once as the run's config serves, and `/search` is called by 1, 8 and 32
 concurrent keep-alive clients, a fixed number of requests per level (real queries of the run,
@@ -85,66 +88,126 @@ def latest_version(base: Path) -> Path:
     return base / str(versions[-1])
 
 
-def lower_bound(
-    run_dir: Path, queries: list[str], candidates: int, rank_candidates: int, warmup: int = 5
-) -> dict:
-    """Every model stage of a `/search`, in process, one query at a time: the exported
-    `query_encoder`, a search of the run's index for `candidates` items and, when a ranker is
-    exported, its `ranker` signature on the top `rank_candidates` of them."""
-    run = RunDir(run_dir)
-    name = "tfrec_scann" if run.export_model("tfrec_scann").exists() else "tfrec"
-    version = load_version(name, latest_version(run.export_model(name)))
-    ranker = None
-    if run.export_model(RANKER_MODEL).exists():
-        ranker = load_version(RANKER_MODEL, latest_version(run.export_model(RANKER_MODEL)))
-    index = load_item_index(run.index)
-    k = min(candidates, int(version.info.get("max_k", candidates)), len(index))
-    position = int(ranker.info.get("serving_position", 1)) if ranker is not None else 1
-    embedded = ranker is not None and takes_embedding(ranker, version)
+class SearchStages:
+    """Every model stage of a `/search`, in this process, on a batch of queries: the exported
+    `query_encoder` on all of them in one call, one search of the run's index for `candidates`
+    items each and, when a ranker is exported, one `ranker` call on the top `rank_candidates` of
+    every query (their rows stacked, as a server batch stacks requests).
 
-    def one(q: str) -> None:
-        emb = version.run(
+    Args:
+        run_dir: an exported run (`tfrec_scann` or `tfrec`, its index, maybe `tfrec_ranker`).
+        candidates: items each query takes from the index (the server's `serving.candidates`).
+        rank_candidates: of those, how many the ranker scores.
+
+    Example:
+    ```python
+    stages = SearchStages(Path("runs/quickstart"), 200, 100)
+    found = stages(["red mug", "usb cable"])  # [2, 100] index positions, both re-scored
+    ```
+    """
+
+    def __init__(self, run_dir: Path, candidates: int, rank_candidates: int):
+        run = RunDir(run_dir)
+        self.name = "tfrec_scann" if run.export_model("tfrec_scann").exists() else "tfrec"
+        self.version = load_version(self.name, latest_version(run.export_model(self.name)))
+        self.ranker = None
+        if run.export_model(RANKER_MODEL).exists():
+            path = latest_version(run.export_model(RANKER_MODEL))
+            self.ranker = load_version(RANKER_MODEL, path)
+        self.index = load_item_index(run.index)
+        self.k = min(candidates, int(self.version.info.get("max_k", candidates)), len(self.index))
+        self.rank_candidates = rank_candidates
+        ranker = self.ranker
+        self.position = int(ranker.info.get("serving_position", 1)) if ranker is not None else 1
+        self.embedded = ranker is not None and takes_embedding(ranker, self.version)
+
+    def __call__(self, queries: list[str]) -> np.ndarray:
+        n = len(queries)
+        emb = self.version.run(
             "query_encoder",
             {
-                "query": np.array([q], object),
-                "user_id": np.array([""], object),
-                "recent_item_ids": np.array([[""]], object),
+                "query": np.array(queries, object),
+                "user_id": np.array([""] * n, object),
+                "recent_item_ids": np.full((n, 1), "", object),
             },
         )["embedding"]
-        found = index.search_positions(emb, k)[0][0][:rank_candidates]
-        if ranker is not None:
-            m = len(found)
+        found = np.asarray(self.index.search_positions(emb, self.k)[0])[:, : self.rank_candidates]
+        if self.ranker is not None:
+            per_query = found.shape[1]
+            m = n * per_query
             inputs = {
                 "recent_item_ids": np.full((m, 1), "", object),
-                "item_id": np.array([index.item_ids[i] for i in found], object),
-                "position": np.full(m, position, np.int64),
+                "item_id": np.array([self.index.item_ids[i] for i in found.reshape(-1)], object),
+                "position": np.full(m, self.position, np.int64),
                 "hour": np.full(m, 12, np.int64),
             }
-            if embedded:  # as /search does: the query embedding is handed over
-                ranker.run("ranker_embedded", {"query_embedding": np.repeat(emb, m, 0), **inputs})
+            if self.embedded:  # as /search does: the query embedding is handed over
+                inputs["query_embedding"] = np.repeat(emb, per_query, 0)
+                self.ranker.run("ranker_embedded", inputs)
             else:
-                inputs["query"] = np.array([q] * m, object)
-                inputs["user_id"] = np.array([""] * m, object)
-                ranker.run("ranker", inputs)
+                inputs["query"] = np.repeat(np.array(queries, object), per_query)
+                inputs["user_id"] = np.full(m, "", object)
+                self.ranker.run("ranker", inputs)
+        return found
 
+
+def lower_bound(stages: SearchStages, queries: list[str], warmup: int = 5) -> dict:
+    """`stages` one query at a time, one stream: the least a `/search` costs."""
     for q in queries[:warmup]:
-        one(q)
+        stages([q])
     latencies = []
     t0 = time.perf_counter()
     for q in queries:
         s = time.perf_counter()
-        one(q)
+        stages([q])
         latencies.append(time.perf_counter() - s)
     wall = time.perf_counter() - t0
     return {
-        "model": f"{name}:{version.version}",
-        "ranker": None if ranker is None else f"{RANKER_MODEL}:{ranker.version}",
-        "k": k,
-        "ranked": min(k, rank_candidates) if ranker is not None else 0,
+        "model": f"{stages.name}:{stages.version.version}",
+        "ranker": None if stages.ranker is None else f"{RANKER_MODEL}:{stages.ranker.version}",
+        "k": stages.k,
+        "ranked": min(stages.k, stages.rank_candidates) if stages.ranker is not None else 0,
         "requests": len(queries),
         "qps": len(queries) / wall,
         **percentiles(latencies),
     }
+
+
+def batch_capacity(
+    stages: SearchStages, queries: list[str], sizes: tuple[int, ...], rounds: int = 5
+) -> list[dict]:
+    """`stages` on batches of `size` queries, one stream: what a server batch of `size`
+    requests costs at the least, with no HTTP, queueing or Python request work. Its time is the
+    floor of p99 at `size` clients (every request of a full batch waits for the whole batch)
+    and `size` / time the ceiling of q/s.
+
+    Args:
+        stages: the loaded stages.
+        queries: a pool of queries; each round takes the next `size` (wrapping round).
+        sizes: batch sizes (the bench's client counts).
+        rounds: timed batches per size (after one warm-up batch); the median is reported.
+
+    Returns:
+        one dict per size: `size`, `batch_ms` (median), `qps` (size / median).
+
+    Example:
+    ```python
+    batch_capacity(stages, queries, (8, 32))[1]["qps"]  # the most /search q/s the models allow
+    ```
+    """
+    out, start = [], 0
+    for size in sizes:
+        took = []
+        for r in range(rounds + 1):
+            batch = level_queries(queries, start, size)
+            start += size
+            s = time.perf_counter()
+            stages(batch)
+            if r:  # the first batch of a size warms its shapes
+                took.append(time.perf_counter() - s)
+        median = float(np.median(took))
+        out.append({"size": size, "batch_ms": median * 1000, "qps": size / median})
+    return out
 
 
 class ServerProcess:
@@ -292,7 +355,11 @@ def serving_benchmark(
     # which the lower bound runs for every query
     warmup = min(10, requests)
     pool = run_queries(run_dir, warmup + requests * len(concurrency))
-    bound = lower_bound(run_dir, pool[:requests], candidates, rank_candidates)
+    search_stages = SearchStages(run_dir, candidates, rank_candidates)
+    bound = lower_bound(search_stages, pool[:requests])
+    sizes = tuple(c for c in concurrency if c > 1)
+    capacity = batch_capacity(search_stages, pool[:requests], sizes)
+    del search_stages
     gc.collect()  # the bound's models and index leave before the servers load theirs
     cfg_path = RunDir(run_dir).config
     b = load_config(cfg_path).serving.batching if cfg_path.exists() else BatchingConfig()
@@ -308,6 +375,13 @@ def serving_benchmark(
         f"p95 {bound['p95_ms']:.1f} ms, p99 {bound['p99_ms']:.1f} ms, "
         f"{bound['qps']:.1f} queries/s"
     )
+    for c in capacity:
+        echo(
+            f"[bench] batch capacity in process (the same stages on {c['size']} queries per "
+            f"call, one stream): {c['batch_ms']:.1f} ms per batch = the p99 floor at "
+            f"{c['size']} clients ({c['batch_ms'] / bound['p99_ms']:.2f}x the bound's p99), "
+            f"{c['qps']:.1f} queries/s at most"
+        )
     levels = []
     echo(
         f"[bench] {'server':>9s} {'clients':>7s} {'ok':>5s} {'err':>4s} {'p50 ms':>8s} "
@@ -342,4 +416,10 @@ def serving_benchmark(
                 )
                 if r["errors"]:
                     echo(f"[bench]   first error: {r['first_error']}")
-    return {"lower_bound": bound, "levels": levels, "k": k, "requests_per_level": requests}
+    return {
+        "lower_bound": bound,
+        "capacity": capacity,
+        "levels": levels,
+        "k": k,
+        "requests_per_level": requests,
+    }
