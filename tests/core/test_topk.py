@@ -39,3 +39,22 @@ def test_agrees_with_a_full_stable_sort_on_random_scores():
 def test_finite_only_needs_one_row():
     with pytest.raises(ValueError, match="1-D"):
         top_k(np.zeros((2, 3)), 1, finite_only=True)
+
+
+def test_finite_only_equals_the_full_ranking_cut_at_the_finite_items():
+    # the finite-only path looks at the finite scores alone (an index-scored catalog of
+    # millions has a few hundred); ties, exclusions and the cut are those of the full ranking
+    rng = np.random.default_rng(3)
+    for trial in range(50):
+        n = int(rng.integers(1, 400))
+        scores = np.full(n, -np.inf, np.float32)
+        finite = rng.choice(n, size=int(rng.integers(0, n + 1)), replace=False)
+        scores[finite] = rng.integers(0, 5, size=len(finite))  # many ties
+        exclude = rng.choice(n, size=int(rng.integers(0, 5)), replace=True)
+        k = int(rng.integers(0, 30))
+        got = top_k(scores, k, exclude=exclude, exclude_all=[0], finite_only=True)
+        masked = scores.astype(np.float64)
+        masked[[0, *exclude.tolist()]] = -np.inf
+        want = [i for i in top_k(masked, n) if np.isfinite(masked[i])][:k]
+        assert got.tolist() == want, trial
+        assert got.dtype == np.int64
