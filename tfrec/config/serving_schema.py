@@ -27,7 +27,7 @@ class BatchingConfig:
     concurrent calls of one signature of one model version are queued and run as one call
     (`tfrec.serving.batching`). REST and gRPC predicts and the shop endpoints go through it.
     Off by default, as in TF Serving: on a 2-core CPU `tfrec bench --only serving` measured it
-    at 0.9-1.2x the unbatched throughput (docs/serving.md); turn it on where one call of a batch
+    at 0.9-1.5x the unbatched throughput (docs/serving.md); turn it on where one call of a batch
     is much cheaper than its requests one by one (an accelerator, many cores)."""
 
     enabled: bool = False
