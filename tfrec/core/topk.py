@@ -38,7 +38,9 @@ def top_k(
         >>> top_k(np.array([0.1, 0.9, 0.5, 0.9]), 3).tolist()
         [1, 3, 2]
     """
-    if finite_only and np.ndim(scores) == 1:
+    if finite_only:
+        if np.ndim(scores) != 1:
+            raise ValueError("finite_only applies to 1-D scores")
         return _top_k_finite(np.asarray(scores), k, exclude, exclude_all)
     s = np.array(scores, dtype=np.float64, copy=True)
     one_row = s.ndim == 1
@@ -52,12 +54,7 @@ def top_k(
         for row, items in enumerate(exclude):
             if len(items):
                 s[row, np.asarray(items, np.int64)] = -np.inf
-    limit = s.shape[1] - len(set(exclude_all))
-    if finite_only:
-        if not one_row:
-            raise ValueError("finite_only applies to 1-D scores")
-        limit = int(np.isfinite(s).sum())
-    k = max(0, min(int(k), limit))
+    k = max(0, min(int(k), s.shape[1] - len(set(exclude_all))))
     if k == 0:
         out = np.zeros((s.shape[0], 0), np.int64)
         return out[0] if one_row else out
